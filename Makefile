@@ -1,0 +1,35 @@
+# One-command setup: `make demo` and `make test` create .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv test bench demo clean
+
+help:
+	@echo "make demo    run the virtual board on a bundled real EMG recording and record a session"
+	@echo "make test    run the whole test suite (creates .venv on first use)"
+	@echo "make bench   print the measured budgets and benchmarks"
+	@echo "make venv    create .venv and install myotwitch with its test extras"
+	@echo "make clean   remove .venv and caches"
+
+venv: $(STAMP)
+
+# Reinstall only when the project's dependencies change.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: venv
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python -m bench.run
+
+demo: venv
+	$(BIN)/myotwitch demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info host/*.egg-info
