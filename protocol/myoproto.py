@@ -2,7 +2,7 @@
 #
 # Byte-level definition: protocol/SPEC.md. This module must stay importable by
 # MicroPython >= 1.24 and CPython >= 3.11 unchanged: no typing at run time, no
-# dataclasses, no f-string debug forms, only `struct` from the library.
+# dataclasses, no f-string debug forms, only `struct` and `array` from the library.
 #
 # A frame on the wire is   COBS(body) 0x00   where
 #   body = version u8 | type u8 | seq u32 LE | payload | crc16 u16 LE
@@ -13,6 +13,7 @@
 # for every detection and every block of raw samples.
 
 import struct
+from array import array
 
 VERSION = 1
 
@@ -52,38 +53,48 @@ TIME = 0x51
 #   "val"  a typed config value: u8 tag (1 int32, 2 str, 3 bool) + value
 #   "h#"   u8 count + count x int16      "H#"  u8 count + count x uint16
 #   "y#"   u8 count + count raw bytes
+# Each entry is (name, flat tuple name1, code1, name2, code2, ...): flat, because a tuple per
+# field costs the device's heap about 2 KB more. fields_of() gives the pairs.
 SCHEMA = {
     HELLO_REQ: ("HELLO_REQ", ()),
     HELLO: ("HELLO", (
-        ("ref", "I"), ("proto", "B"), ("fw_version", "str"), ("build_hash", "8s"),
-        ("board", "str"), ("channels", "B"), ("fs", "H"), ("config_hash", "I"),
-        ("boot_id", "I"))),
-    PING: ("PING", (("nonce", "I"),)),
-    PONG: ("PONG", (("ref", "I"), ("nonce", "I"))),
-    ACK: ("ACK", (("ref", "I"), ("ref_type", "B"))),
-    NACK: ("NACK", (("ref", "I"), ("ref_type", "B"), ("code", "B"), ("reason", "str"))),
-    CONFIG_GET: ("CONFIG_GET", (("key", "str"),)),
-    CONFIG_VALUE: ("CONFIG_VALUE", (("ref", "I"), ("key", "str"), ("value", "val"))),
-    CONFIG_SET: ("CONFIG_SET", (("key", "str"), ("value", "val"))),
+        "ref", "I", "proto", "B", "fw_version", "str", "build_hash", "8s",
+        "board", "str", "channels", "B", "fs", "H", "config_hash", "I",
+        "boot_id", "I")),
+    PING: ("PING", ("nonce", "I")),
+    PONG: ("PONG", ("ref", "I", "nonce", "I")),
+    ACK: ("ACK", ("ref", "I", "ref_type", "B")),
+    NACK: ("NACK", ("ref", "I", "ref_type", "B", "code", "B", "reason", "str")),
+    CONFIG_GET: ("CONFIG_GET", ("key", "str")),
+    CONFIG_VALUE: ("CONFIG_VALUE", ("ref", "I", "key", "str", "value", "val")),
+    CONFIG_SET: ("CONFIG_SET", ("key", "str", "value", "val")),
     STATUS: ("STATUS", (
-        ("uptime_s", "I"), ("sample_index", "I"), ("battery_mv", "H"), ("dropped", "I"),
-        ("log_fill", "H"), ("cpu_load", "H"), ("noise", "H#"))),
+        "uptime_s", "I", "sample_index", "I", "battery_mv", "H", "dropped", "I",
+        "log_fill", "H", "cpu_load", "H", "noise", "H#")),
     EVENT: ("EVENT", (
-        ("onset", "I"), ("dkc", "H"), ("peak", "H"), ("area", "H"))),
-    MARK: ("MARK", (("sample_index", "I"), ("source", "B"))),
-    STREAM_START: ("STREAM_START", (("channels", "B"),)),
+        "onset", "I", "dkc", "H", "peak", "H", "area", "H")),
+    MARK: ("MARK", ("sample_index", "I", "source", "B")),
+    STREAM_START: ("STREAM_START", ("channels", "B")),
     STREAM_STOP: ("STREAM_STOP", ()),
-    SAMPLES: ("SAMPLES", (("first_index", "I"), ("channel", "B"), ("samples", "h#"))),
-    LOG_READ: ("LOG_READ", (("from_seq", "I"), ("to_seq", "I"))),
+    SAMPLES: ("SAMPLES", ("first_index", "I", "channel", "B", "samples", "h#")),
+    LOG_READ: ("LOG_READ", ("from_seq", "I", "to_seq", "I")),
     LOG_CHUNK: ("LOG_CHUNK", (
-        ("ref", "I"), ("flags", "B"), ("oldest_seq", "I"), ("next_seq", "I"),
-        ("records", "y#"))),
-    LOG_ERASE: ("LOG_ERASE", (("up_to_seq", "I"),)),
-    TIME_SET: ("TIME_SET", (("unix_ms", "Q"),)),
+        "ref", "I", "flags", "B", "oldest_seq", "I", "next_seq", "I",
+        "records", "y#")),
+    LOG_ERASE: ("LOG_ERASE", ("up_to_seq", "I")),
+    TIME_SET: ("TIME_SET", ("unix_ms", "Q")),
     TIME: ("TIME", (
-        ("ref", "I"), ("boot_id", "I"), ("sample_index", "I"), ("fs", "H"),
-        ("unix_ms", "Q"))),
+        "ref", "I", "boot_id", "I", "sample_index", "I", "fs", "H",
+        "unix_ms", "Q")),
 }
+
+
+
+def fields_of(msg_type):
+    """[(field name, field code), ...] of a known message type, in wire order."""
+    spec = SCHEMA[msg_type][1]
+    return [(spec[k], spec[k + 1]) for k in range(0, len(spec), 2)]
+
 
 TYPE_BY_NAME = {}
 for _t in SCHEMA:
@@ -162,13 +173,14 @@ class Message:
 
 
 def _make_crc_table():
-    table = []
+    # array('H'): 512 bytes, a quarter of a tuple of ints on a 64-bit MicroPython heap
+    table = array("H", bytes(512))
     for i in range(256):
         crc = i << 8
         for _ in range(8):
             crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return tuple(table)
+        table[i] = crc & 0xFFFF
+    return table
 
 
 _CRC_TABLE = _make_crc_table()
@@ -382,7 +394,10 @@ def encode_payload(msg_type, fields):
         fields = dict(fields)
         fields["dkc"] = dkc
     out = bytearray()
-    for name, code in entry[1]:
+    spec = entry[1]
+    for k in range(0, len(spec), 2):
+        name = spec[k]
+        code = spec[k + 1]
         try:
             v = fields[name]
         except KeyError:
@@ -459,8 +474,11 @@ def _decode_fields(msg_type, payload):
     i = 0
     n = len(payload)
     name = entry[0]
+    spec = entry[1]
     try:
-        for fname, code in entry[1]:
+        for k in range(0, len(spec), 2):
+            fname = spec[k]
+            code = spec[k + 1]
             if code == "str":
                 ln = payload[i]
                 if i + 1 + ln > n:

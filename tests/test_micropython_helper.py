@@ -2,7 +2,7 @@
 
 import pytest
 
-from micropython import run_micropython
+from mpvm import run_micropython
 
 
 def test_runs_source_and_captures_output():

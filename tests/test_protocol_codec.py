@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from micropython import compile_mpy, run_micropython
+from mpvm import compile_mpy, run_micropython
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "protocol"
@@ -66,7 +66,7 @@ FIELD = {
 
 
 def fields_for(t):
-    return st.fixed_dictionaries({name: FIELD[code] for name, code in P.SCHEMA[t][1]})
+    return st.fixed_dictionaries({name: FIELD[code] for name, code in P.fields_of(t)})
 
 
 message = st.sampled_from(sorted(P.SCHEMA)).flatmap(
@@ -86,7 +86,7 @@ def valid_frame():
 def payload_len(t, fields):
     """Payload length computed independently of the codec."""
     n = 0
-    for name, code in P.SCHEMA[t][1]:
+    for name, code in P.fields_of(t):
         v = fields[name]
         if code in ("B", "H", "I", "Q"):
             n += {"B": 1, "H": 2, "I": 4, "Q": 8}[code]

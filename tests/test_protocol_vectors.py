@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from micropython import compile_mpy, run_micropython
+from mpvm import compile_mpy, run_micropython
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO = ROOT / "protocol"

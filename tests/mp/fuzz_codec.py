@@ -189,7 +189,7 @@ def rmessage():
     while True:
         t = TYPES[rnd(len(TYPES))]
         fields = {}
-        for name, code in P.SCHEMA[t][1]:
+        for name, code in P.fields_of(t):
             fields[name] = rfield(code)
         seq = random.getrandbits(16) << 16 | random.getrandbits(16)
         try:
@@ -244,7 +244,7 @@ def rinput(pool):
 def rmessage_fields(t):
     while True:
         fields = {}
-        for name, code in P.SCHEMA[t][1]:
+        for name, code in P.fields_of(t):
             fields[name] = rfield(code)
         try:
             P.encode(t, 0, fields)

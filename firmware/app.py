@@ -1,0 +1,294 @@
+# The application: sample ring -> detectors -> EVENT frames and log records; host requests;
+# periodic STATUS; MARK on a button press; raw SAMPLES on request.
+#
+# Everything here runs on the chip and on the virtual board alike; hardware is reached only
+# through `hal` (see README.md). The per-sample work is in Detector.process and in the frame
+# encoders writing into preallocated buffers: nothing on that path allocates. Time is the sample
+# index: STATUS intervals, uptime and the LED are all counted in samples.
+
+import gc
+import os
+import time
+
+import myoproto as mp
+from buildinfo import BUILD_HASH, FW_VERSION
+from config import RESTART, SPEC, Config, ConfigError
+from detector import Detector
+from eventlog import EventLog
+from link import DeviceLink
+from ring import Ring
+
+BLOCK = 128  # samples handed to the detectors per pass; bounds the latency of request handling
+STREAM_BLOCK = 100  # samples per SAMPLES frame: 216 bytes on the wire, 2,160 B/s at 1 kHz
+RING_SIZE = 512  # per channel: 0.5 s at 1 kHz of slack for a slow pass (flash, GC, a request)
+
+
+class App:
+    def __init__(self, hal):
+        self.hal = hal
+        self.cfg = Config(hal.flash_dir, getattr(hal, "defaults", None), hal.max_channels)
+        if not self.cfg["device_id"]:
+            self.cfg.set_device_id("".join("%02x" % b for b in hal.unique_id()))
+        self.link = DeviceLink(hal)
+        self.ring = None
+        self.event_frame = bytearray(mp.EVENT_WIRE_LEN)
+        self.samples_frame = memoryview(bytearray(mp.samples_wire_len(STREAM_BLOCK)))
+        on_event = self.on_event  # one bound method, made once
+        self.on_event_cb = on_event
+        self.handle_cb = self.handle  # likewise: `self.handle` would allocate a bound method per pass
+        self.detectors = []
+        self.events = 0
+        self.running = False
+        self.log = None
+        self.start()
+
+    # ---- boot / restart
+
+    def start(self):
+        """Begin a new time base: fresh boot id, sample index 0, unsolicited HELLO."""
+        hal = self.hal
+        if self.running:
+            hal.stop_sampling()
+        self.boot_id = int.from_bytes(os.urandom(4), "little")
+        if self.log is not None:
+            self.log.flush()
+        self.log = EventLog(hal.flash_dir, self.boot_id)
+        self.fs = self.cfg["fs"]
+        self.channels = self.cfg["channels"]
+        params = self.cfg.detector_params()
+        # Ring and detectors exist only for the channels in use: the heap is small.
+        if self.ring is None or self.ring.channels != self.channels:
+            self.ring = None
+            self.detectors = []
+            gc.collect()
+            self.ring = Ring(self.channels, RING_SIZE)
+            self.detectors = [Detector(ch, self.fs, params, self.on_event_cb)
+                              for ch in range(self.channels)]
+        for d in self.detectors:
+            d.configure(self.fs, params)
+        self.ring.reset(0)
+        self.pos = 0  # detector position in the ring (sample index)
+        self.dropped = 0
+        self.stream_mask = 0
+        self.stream_pos = 0
+        self.next_status = self.cfg["status_s"] * self.fs
+        self.led_off_at = -1
+        self.busy_us = 0
+        self.wall_us = 0
+        self.restart_pending = False
+        self.send_hello(mp.UNSOLICITED)
+        hal.start_sampling(self.ring, self.fs, self.channels)
+        self.running = True
+
+    def send_hello(self, ref):
+        self.link.send(mp.HELLO, {
+            "ref": ref, "proto": mp.VERSION, "fw_version": FW_VERSION, "build_hash": BUILD_HASH,
+            "board": self.hal.board, "channels": self.channels, "fs": self.fs,
+            "config_hash": self.cfg.hash(), "boot_id": self.boot_id})
+
+    # ---- the main loop
+
+    def run(self):
+        hal = self.hal
+        gc.collect()
+        announce = getattr(hal, "announce", None)
+        if announce:
+            announce("myotwitch virtual board ready")
+        while True:
+            t0 = time.ticks_us()
+            worked = self.step()
+            t1 = time.ticks_us()
+            if worked:
+                self.busy_us += time.ticks_diff(t1, t0)
+            elif hal.finished() and self.pos >= self.ring.write_index:
+                self.finish()
+                return
+            else:
+                hal.idle(1)
+            self.wall_us += time.ticks_diff(time.ticks_us(), t0)
+
+    def step(self):
+        """One pass: samples due, detection, raw stream, requests, housekeeping. True if it
+        did any work."""
+        hal = self.hal
+        ring = self.ring
+        hal.pump()
+        pos = self.pos
+        lost = ring.catch_up(pos)
+        if lost:
+            self.dropped += lost
+            pos += lost
+        n = ring.write_index - pos
+        if n > BLOCK:
+            n = BLOCK
+        if n > 0:
+            start = pos & ring.mask
+            bufs = ring.bufs
+            detectors = self.detectors
+            for ch in range(self.channels):
+                detectors[ch].process(bufs[ch], start, n, pos, ring.mask)
+            pos += n
+            self.pos = pos
+        if self.stream_mask:
+            self.stream_out()
+        got = self.link.poll(self.handle_cb)
+        if pos >= self.next_status:
+            self.next_status += self.cfg["status_s"] * self.fs
+            self.send_status()
+        if hal.button_pressed():
+            self.mark(mp.MARK_BUTTON, ring.write_index)
+        if self.led_off_at >= 0 and pos >= self.led_off_at:
+            self.led_off_at = -1
+            hal.led(0)
+        self.log.tick(pos)
+        if self.restart_pending:
+            self.start()
+        return n > 0 or got
+
+    def on_event(self, onset, duration, kind, channel, peak, area):
+        # Called from inside Detector.process: small ints only, preallocated frame, no allocation.
+        seq = self.log.add_event(onset, duration, kind, channel, peak, area)
+        mp.encode_event_into(self.event_frame, seq, onset, duration, kind, channel, peak, area)
+        self.hal.serial_write(self.event_frame)
+        self.events += 1
+        if self.cfg["led"]:
+            self.hal.led(1)
+            self.led_off_at = onset + duration + (self.fs >> 4)
+
+    def stream_out(self):
+        ring = self.ring
+        lost = ring.catch_up(self.stream_pos)
+        if lost:
+            self.dropped += lost
+            self.stream_pos += lost
+        frame = self.samples_frame
+        link = self.link
+        while self.pos - self.stream_pos >= STREAM_BLOCK:
+            sp = self.stream_pos
+            start = sp & ring.mask
+            for ch in range(self.channels):
+                if self.stream_mask & (1 << ch):
+                    mp.encode_samples_into(frame, link._next_seq(), sp, ch, ring.bufs[ch], start,
+                                           STREAM_BLOCK)
+                    self.hal.serial_write(frame)
+            self.stream_pos = sp + STREAM_BLOCK
+
+    def send_status(self):
+        wall = self.wall_us
+        load = self.busy_us * 1000 // wall if wall > 0 else 0
+        self.busy_us = 0
+        self.wall_us = 0
+        fields = {
+            "uptime_s": self.pos // self.fs, "sample_index": self.pos & 0xFFFFFFFF,
+            "battery_mv": self.hal.battery_mv(), "dropped": self.dropped,
+            "log_fill": self.log.fill_permille(), "cpu_load": min(load, 1000),
+            "noise": [min(self.detectors[ch].noise, 0xFFFF) for ch in range(self.channels)]}
+        self.log.add_status(fields)
+        self.link.send(mp.STATUS, fields)
+
+    def mark(self, source, index):
+        seq = self.log.add_mark(index, source)
+        self.hal.serial_write(mp.encode(mp.MARK, seq, {"sample_index": index & 0xFFFFFFFF,
+                                                       "source": source}))
+
+    def finish(self):
+        """The sample source has ended (virtual board run with --once): report and stop."""
+        self.send_status()
+        self.log.flush()
+        self.hal.stop_sampling()
+
+    # ---- requests from the host
+
+    def handle(self, msg):
+        t = msg.type
+        f = msg.fields
+        link = self.link
+        try:
+            if t == mp.HELLO_REQ:
+                self.send_hello(msg.seq)
+            elif t == mp.PING:
+                link.send(mp.PONG, {"ref": msg.seq, "nonce": f["nonce"]})
+            elif t == mp.CONFIG_GET:
+                self.config_get(msg.seq, f["key"])
+            elif t == mp.CONFIG_SET:
+                self.config_set(msg.seq, f["key"], f["value"])
+            elif t == mp.STREAM_START:
+                self.stream_start(msg.seq, f["channels"])
+            elif t == mp.STREAM_STOP:
+                self.stream_mask = 0
+                link.ack(msg.seq, t)
+            elif t == mp.TIME_SET:
+                fields = {"ref": msg.seq, "boot_id": self.boot_id,
+                          "sample_index": self.ring.write_index & 0xFFFFFFFF, "fs": self.fs,
+                          "unix_ms": f["unix_ms"]}
+                self.log.add_time(fields)
+                link.send(mp.TIME, fields)
+            elif t == mp.MARK:
+                link.ack(msg.seq, t)
+                self.mark(mp.MARK_HOST, f["sample_index"])
+            elif t in (mp.LOG_READ, mp.LOG_ERASE):
+                self.log_request(msg)
+            elif t in mp.SCHEMA and t not in REQUESTS:
+                pass  # a device-to-host type sent to us: not a request, nothing to answer
+            else:
+                link.nack(msg.seq, t, mp.E_UNKNOWN_TYPE, "unknown message type 0x%02x" % t)
+        except OSError as e:
+            link.nack(msg.seq, t, mp.E_STORAGE, "storage error: %s" % e)
+
+    def log_request(self, msg):
+        handler = getattr(self.log, "handle_request", None)
+        if handler is None:
+            self.link.nack(msg.seq, msg.type, mp.E_UNSUPPORTED, "this firmware keeps no event log")
+        else:
+            handler(self.link, msg)
+
+    def config_get(self, ref, key):
+        link = self.link
+        if key == "":
+            for k in self.cfg.keys():
+                link.send(mp.CONFIG_VALUE, {"ref": ref, "key": k, "value": self.cfg[k]})
+        elif key in SPEC:
+            link.send(mp.CONFIG_VALUE, {"ref": ref, "key": key, "value": self.cfg[key]})
+        else:
+            link.nack(ref, mp.CONFIG_GET, mp.E_UNKNOWN_KEY, "unknown key %s" % key)
+            return
+        link.ack(ref, mp.CONFIG_GET)
+
+    def config_set(self, ref, key, value):
+        try:
+            changed = self.cfg.set(key, value)
+        except ConfigError as e:
+            self.link.nack(ref, mp.CONFIG_SET, e.code, e.reason)
+            return
+        self.link.ack(ref, mp.CONFIG_SET)
+        if not changed:
+            return
+        if SPEC[key][5] & RESTART:
+            # A new rate or channel count starts a new time base: new boot id, HELLO.
+            self.restart_pending = True
+        elif key.startswith("det_"):
+            params = self.cfg.detector_params()
+            for d in self.detectors:
+                d.configure(self.fs, params)
+
+    def stream_start(self, ref, mask):
+        if mask == 0 or mask >> self.channels:
+            self.link.nack(ref, mp.STREAM_START, mp.E_BAD_VALUE,
+                           "channel mask 0x%x: this device samples %d channel(s)"
+                           % (mask, self.channels))
+            return
+        # Detection restarts at the first streamed sample, so the host can re-run the same
+        # detector on the raw stream and must get the device's events bit for bit.
+        for d in self.detectors:
+            d.reset()
+        self.stream_pos = self.pos
+        self.stream_mask = mask
+        self.link.ack(ref, mp.STREAM_START)
+
+
+REQUESTS = (mp.HELLO_REQ, mp.PING, mp.CONFIG_GET, mp.CONFIG_SET, mp.STREAM_START, mp.STREAM_STOP,
+            mp.LOG_READ, mp.LOG_ERASE, mp.TIME_SET, mp.MARK)
+
+
+def run(hal):
+    App(hal).run()

@@ -1,0 +1,91 @@
+# The device end of the serial link: bytes in -> requests, frames out -> bytes.
+#
+# Unlike the host's StreamDecoder this keeps what it can of a frame that fails to decode: when
+# the CRC is good but the version or the payload is not, the sender still gets a NACK naming
+# its seq and type. Frames with a bad CRC carry nothing trustworthy and are only counted.
+
+import myoproto as mp
+
+
+class DeviceLink:
+    def __init__(self, hal):
+        self.hal = hal
+        self.rx = bytearray(64)
+        self.frame = bytearray(mp.MAX_WIRE)
+        self.n = 0
+        self.overrun = False
+        self.tx_seq = 0  # frame counter; EVENT and MARK carry their record seq instead
+        self.frames_in = 0
+        self.crc_errors = 0
+        self.bad_frames = 0
+
+    def poll(self, handle):
+        """Read what has arrived and call handle(msg) for each good request,
+        handle_bad(type, seq, code, reason) style NACKs are sent here directly."""
+        n = self.hal.serial_read(self.rx)
+        if not n:
+            return False
+        rx = self.rx
+        frame = self.frame
+        for k in range(n):
+            b = rx[k]
+            if b:
+                if self.n < mp.MAX_WIRE - 1:
+                    frame[self.n] = b
+                    self.n += 1
+                else:
+                    self.overrun = True
+                continue
+            m = self.n
+            self.n = 0
+            if self.overrun:
+                self.overrun = False
+                self.bad_frames += 1
+                continue
+            if m:
+                self._decode(frame[:m], handle)
+        return True
+
+    def _decode(self, raw, handle):
+        try:
+            body = mp.cobs_decode(raw)
+        except mp.CodecError:
+            self.bad_frames += 1
+            return
+        m = len(body)
+        if m < mp.HEADER_LEN + mp.CRC_LEN or m > mp.MAX_BODY:
+            self.bad_frames += 1
+            return
+        if mp.crc16(body, 0, m - 2) != body[m - 2] | (body[m - 1] << 8):
+            self.crc_errors += 1
+            return
+        msg_type = body[1]
+        seq = body[2] | (body[3] << 8) | (body[4] << 16) | (body[5] << 24)
+        if body[0] != mp.VERSION:
+            self.bad_frames += 1
+            self.nack(seq, msg_type, mp.E_BAD_VERSION, "protocol version %d not supported" % body[0])
+            return
+        try:
+            msg = mp.decode_body(body)
+        except mp.CodecError as e:
+            self.bad_frames += 1
+            self.nack(seq, msg_type, mp.E_BAD_PAYLOAD, str(e))
+            return
+        self.frames_in += 1
+        handle(msg)
+
+    def _next_seq(self):
+        s = self.tx_seq
+        self.tx_seq = (s + 1) & 0xFFFFFFFF
+        return s
+
+    def send(self, msg_type, fields):
+        """Encode and send one frame (allocates: for answers and STATUS, not per sample)."""
+        self.hal.serial_write(mp.encode(msg_type, self._next_seq(), fields))
+
+    def ack(self, ref, ref_type):
+        self.send(mp.ACK, {"ref": ref, "ref_type": ref_type})
+
+    def nack(self, ref, ref_type, code, reason):
+        self.send(mp.NACK, {"ref": ref, "ref_type": ref_type, "code": code,
+                            "reason": reason[:120]})

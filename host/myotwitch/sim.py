@@ -1,0 +1,175 @@
+"""The virtual board: the real firmware in the MicroPython unix port, on a pty.
+
+`SimBoard` builds the firmware (x64 .mpy, cached by build hash), converts the recording to the
+raw int16 file the simulation HAL reads, opens a pty and starts
+`micropython sim_main.py` with the pty's master side as its stdin/stdout. Hosts open the slave
+side (`board.port`, e.g. /dev/pts/7) with pyserial exactly like a USB port. The flash is a
+littlefs2 image file, so config and records survive `reboot()` (a kill -9 and a fresh start on
+the same pty and image: a power cut as far as the firmware can tell).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import tty
+from pathlib import Path
+
+from myotwitch import recordings
+from myotwitch.build import cached_sim_build
+from myotwitch.paths import micropython_binary
+
+READY_LINE = b"myotwitch virtual board ready"
+# MicroPython heap of the virtual board. The firmware with its codec needs about 60 KB of it on
+# this 64-bit port (objects and code tables are twice their size on the ESP32's 32-bit heap).
+HEAPSIZE = "96k"
+
+
+class SimError(RuntimeError):
+    pass
+
+
+def default_flash_image() -> Path:
+    from myotwitch.store import user_data_dir
+
+    return user_data_dir() / "virtual-board" / "flash.img"
+
+
+class SimBoard:
+    def __init__(self, recording=None, speed: float = 1.0, once: bool = False, flash=None,
+                 board: str = "virtual", fs: int | None = None, presses=(), heapsize: str = HEAPSIZE,
+                 flash_blocks: int = 256, max_channels: int = 4):
+        self.recording = recordings.load(recording, fs=fs)
+        if speed < 0:
+            raise SimError("--speed must be >= 0 (0: as fast as the firmware runs)")
+        self.speed = speed
+        self.once = once
+        self.board = board
+        self.presses = list(presses)
+        self.heapsize = heapsize
+        self.flash_blocks = flash_blocks
+        self.max_channels = max_channels
+        self._tmp = tempfile.TemporaryDirectory(prefix="myotwitch-sim-")
+        self.workdir = Path(self._tmp.name)
+        self.flash = Path(flash) if flash else self.workdir / "flash.img"
+        self.flash.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.workdir / "firmware.log"
+        self.proc: subprocess.Popen | None = None
+        self.master = self.slave = None
+        self.port: str | None = None
+        self.build = None
+        self.boots = 0
+        self._stderr_thread = None
+
+    # ---- lifecycle
+
+    def start(self, timeout: float = 20.0) -> "SimBoard":
+        if self.proc is not None:
+            return self
+        self.build = cached_sim_build()
+        self.samples_file = recordings.write_i16(self.recording, self.workdir / "samples.i16")
+        self.master, self.slave = os.openpty()
+        # Raw on the slave: the bytes are frames, not lines of text (no echo, no CR/LF mapping).
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self._spawn(timeout)
+        return self
+
+    def _argv(self):
+        argv = [micropython_binary(), "-X", "heapsize=" + self.heapsize,
+                str(self.build.out_dir / "sim_main.py"),
+                "--samples", str(self.samples_file),
+                "--file-channels", str(self.recording.channels),
+                "--speed-milli", str(int(round(self.speed * 1000))),
+                "--flash", str(self.flash), "--flash-blocks", str(self.flash_blocks),
+                "--board", self.board, "--max-channels", str(self.max_channels),
+                "--fs", str(self.recording.fs)]
+        if self.once:
+            argv.append("--once")
+        if self.presses:
+            argv += ["--presses", ",".join(str(int(p)) for p in self.presses)]
+        return argv
+
+    def _spawn(self, timeout):
+        env = dict(os.environ, MICROPYPATH=str(self.build.out_dir))
+        ready = threading.Event()
+        self.proc = subprocess.Popen(self._argv(), stdin=self.master, stdout=self.master,
+                                     stderr=subprocess.PIPE, env=env, cwd=self.workdir)
+        self.boots += 1
+        self._stderr_thread = threading.Thread(target=self._pump_stderr, args=(self.proc, ready),
+                                               daemon=True)
+        self._stderr_thread.start()
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.05):
+            if self.proc.poll() is not None:
+                raise SimError("the virtual board exited at boot (code %s):\n%s"
+                               % (self.proc.returncode, self.log_tail()))
+            if time.monotonic() > deadline:
+                raise SimError("the virtual board did not start within %.0f s:\n%s"
+                               % (timeout, self.log_tail()))
+
+    def _pump_stderr(self, proc, ready):
+        with open(self.log_path, "ab") as log:
+            for line in proc.stderr:
+                log.write(line)
+                log.flush()
+                if READY_LINE in line:
+                    ready.set()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _kill(self, sig=signal.SIGKILL, wait: float = 5.0):
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(2)
+        self.proc = None
+
+    def reboot(self, timeout: float = 20.0):
+        """Power-cycle: kill the firmware without warning and boot it again on the same pty
+        and flash image."""
+        self._kill(signal.SIGKILL)
+        self._spawn(timeout)
+
+    def stop(self):
+        """Stop the firmware (SIGTERM, then SIGKILL) and release the pty."""
+        try:
+            self._kill(signal.SIGTERM, wait=3.0)
+        finally:
+            for fd in (self.master, self.slave):
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self.master = self.slave = None
+
+    def close(self):
+        self.stop()
+        self._tmp.cleanup()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()

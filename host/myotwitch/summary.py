@@ -1,0 +1,130 @@
+"""What a recorded session holds, counted and described (never diagnosed)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+
+from myotwitch.protocol import myoproto as mp
+from myotwitch.rawfile import sidecar_path
+
+HEALTH_NOTE = ("These are counts, not a diagnosis. Persistent twitching, above all with weakness, "
+               "cramps or muscle wasting, is a reason to see a doctor.")
+
+
+class NoSession(LookupError):
+    pass
+
+
+def session_summary(store, session_id=None) -> dict:
+    """A dict describing one session (the latest when session_id is None)."""
+    if session_id is None:
+        session_id = store.latest_session_id()
+        if session_id is None:
+            raise NoSession("no sessions recorded yet in %s: run `myotwitch record` first" % store.path)
+    s = store.session(session_id)
+    if s is None:
+        raise NoSession("no session %s in %s (see `myotwitch sessions`)" % (session_id, store.path))
+
+    boots = []
+    sample_seconds = 0.0
+    for b in store.session_boots(session_id):
+        secs = None
+        if b["first_index"] is not None and b["last_index"] is not None and b["fs"]:
+            secs = (b["last_index"] - b["first_index"]) / b["fs"]
+            sample_seconds += secs
+        boots.append({"boot_id": b["boot_id"], "fs": b["fs"], "first_index": b["first_index"],
+                      "last_index": b["last_index"], "seconds": secs,
+                      "synced": b["sync_unix_ms"] is not None})
+
+    host_seconds = (s["ended_at"] - s["started_at"]) if s["ended_at"] else None
+    counts = store.event_counts(session_id)
+    minutes = (sample_seconds or host_seconds or 0) / 60.0
+    rates = {k: (n / minutes if minutes > 0 else None) for k, n in counts.items()}
+
+    last_status = store.last_status_per_boot(session_id)
+    dropped = sum(r["dropped"] for r in last_status)
+    noise = None
+    if last_status:
+        noise = json.loads(last_status[-1]["noise"] or "[]")
+
+    raw = None
+    rp = store.raw_path(session_id)
+    if rp is not None:
+        raw = {"path": str(rp), "exists": rp.exists()}
+        try:
+            meta = json.loads(sidecar_path(rp).read_text())
+            raw.update(samples=meta["rows"], channels=meta["channels"],
+                       gap_samples=sum(g["count"] for g in meta["gaps"]),
+                       segments=len(meta["segments"]), complete=meta["complete"])
+        except (OSError, ValueError, KeyError):
+            pass
+
+    return {
+        "session_id": session_id,
+        "board": s["board"], "device": s["device_key"], "fw_version": s["fw_version"],
+        "started_at": s["started_at"], "ended_at": s["ended_at"], "end_reason": s["end_reason"],
+        "host_seconds": host_seconds, "sample_seconds": sample_seconds,
+        "boots": boots,
+        "events": counts, "events_total": sum(counts.values()),
+        "rate_per_min": rates,
+        "marks": len(store.marks(session_id)),
+        "status_reports": len(store.status_rows(session_id)),
+        "dropped_samples": dropped,
+        "noise": noise,
+        "link": json.loads(s["link_stats"]) if s["link_stats"] else None,
+        "raw": raw,
+        "notes": s["notes"],
+    }
+
+
+def _when(t):
+    return _dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "?"
+
+
+def _secs(x):
+    if x is None:
+        return "?"
+    if x >= 3600:
+        return "%.0f h %02.0f min" % (x // 3600, (x % 3600) // 60)
+    if x >= 120:
+        return "%.1f min" % (x / 60)
+    return "%.1f s" % x
+
+
+def format_summary(sm: dict) -> str:
+    lines = []
+    end = _when(sm["ended_at"]) if sm["ended_at"] else "still open"
+    lines.append("Session %d  %s (firmware %s)" % (sm["session_id"], sm["board"], sm["fw_version"] or "?"))
+    lines.append("  from %s to %s%s" % (_when(sm["started_at"]), end,
+                                          ", ended: %s" % sm["end_reason"] if sm["end_reason"] else ""))
+    nb = len(sm["boots"])
+    lines.append("  covered %s of device time (%s host time), %d boot%s"
+                 % (_secs(sm["sample_seconds"]), _secs(sm["host_seconds"]), nb, "" if nb == 1 else "s"))
+    ev = sm["events"]
+    lines.append("Events: %d in all: %s" % (sm["events_total"],
+                                           ", ".join("%d %s" % (ev[k], k) for k in mp.KIND_NAMES)))
+    r = sm["rate_per_min"].get("twitch")
+    if r is not None:
+        lines.append("  twitches per minute: %.2f" % r)
+    lines.append("  button marks: %d" % sm["marks"])
+    link = sm["link"]
+    if link:
+        lines.append("Link: %d frames, %d lost (sequence gaps), %d records lost, %d CRC errors, "
+                     "%d bad frames, %d reboot%s seen"
+                     % (link["frames"], link["lost_frames"], link["lost_records"], link["crc_errors"],
+                        link["bad_frames"] + link.get("overruns", 0), link["reboots"],
+                        "" if link["reboots"] == 1 else "s"))
+    lines.append("Dropped samples (device, last status of each boot): %d" % sm["dropped_samples"])
+    if sm["noise"]:
+        lines.append("Noise floor per channel: %s" % ", ".join(str(n) for n in sm["noise"]))
+    raw = sm["raw"]
+    if raw:
+        if "samples" in raw:
+            lines.append("Raw: %s  %d samples x %d channel%s, %d missing (lost frames, zero-filled and listed)"
+                         % (raw["path"], raw["samples"], len(raw["channels"]),
+                            "" if len(raw["channels"]) == 1 else "s", raw["gap_samples"]))
+        else:
+            lines.append("Raw: %s (missing)" % raw["path"])
+    lines.append(HEALTH_NOTE)
+    return "\n".join(lines)

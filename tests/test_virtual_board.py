@@ -1,0 +1,215 @@
+"""End to end against the virtual board: the real firmware in the MicroPython unix port, a real
+pty, real pyserial, a real littlefs2 flash image."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import serial
+from click.testing import CliRunner
+
+from myotwitch.build import cached_sim_build
+from myotwitch.cli import main
+from myotwitch.link import Device, DeviceError
+from myotwitch.protocol import myoproto as mp
+from myotwitch.record import record_session
+from myotwitch.recordings import load_default
+from myotwitch.sim import SimBoard
+from myotwitch.store import open_store
+
+
+@pytest.fixture
+def board(tmp_path):
+    with SimBoard(speed=5, flash=tmp_path / "flash.img") as b:
+        yield b
+
+
+@pytest.fixture
+def dev(board):
+    with Device.open(board.port) as d:
+        yield d
+
+
+def test_hello_reports_the_build_it_runs(dev):
+    info = dev.hello()
+    assert info.board == "virtual"
+    assert info.fs == 1000 and info.channels == 1
+    assert info.build_hash == cached_sim_build().hash.hex()
+    assert dev.ping() < 1.0
+
+
+def test_config_round_trip_and_validation(dev):
+    values = dev.config_get()
+    assert values["fs"] == 1000 and values["led"] is True and values["name"] == "myotwitch"
+    assert len(values["device_id"]) == 12
+    dev.config_set("name", "left calf")
+    dev.config_set("status_s", 2)
+    assert dev.config_get("name") == {"name": "left calf"}
+    before = dev.config_get()
+    with pytest.raises(DeviceError) as e:
+        dev.config_set("fs", 20000)
+    assert e.value.code == mp.E_BAD_VALUE and "500..2000" in str(e.value)
+    with pytest.raises(DeviceError) as e:
+        dev.config_set("no_such_key", 1)
+    assert e.value.code == mp.E_UNKNOWN_KEY
+    with pytest.raises(DeviceError) as e:
+        dev.config_set("led", "yes")  # a string where a bool belongs
+    assert e.value.code == mp.E_BAD_VALUE
+    with pytest.raises(DeviceError) as e:
+        dev.config_set("device_id", "cafe")
+    assert "read-only" in str(e.value)
+    assert dev.config_get() == before  # refused changes changed nothing
+
+
+def test_config_survives_a_virtual_reboot(board):
+    with Device.open(board.port) as dev:
+        boot1 = dev.hello().boot_id
+        dev.config_set("det_thresh", 77)
+        dev.config_set("name", "persisted")
+        board.reboot()
+        deadline = time.monotonic() + 10
+        hello = None
+        while time.monotonic() < deadline:  # the boot announcement arrives unsolicited
+            msg = dev.recv(0.5)
+            if msg is not None and msg.type == mp.HELLO:
+                hello = msg
+                break
+        assert hello is not None and hello["ref"] == mp.UNSOLICITED
+        assert hello["boot_id"] != boot1
+        values = dev.config_get()
+        assert values["det_thresh"] == 77 and values["name"] == "persisted"
+
+
+def test_restart_keys_start_a_new_time_base(dev):
+    boot1 = dev.hello().boot_id
+    dev.config_set("fs", 500)
+    info = dev.hello()
+    assert info.fs == 500 and info.boot_id != boot1
+
+
+def _raw_request(port, frames, want, timeout=5.0):
+    """Write raw bytes and collect decoded answers until `want(messages)` holds."""
+    got = []
+    dec = mp.StreamDecoder()
+    with serial.Serial(port, timeout=0.1) as s:
+        s.reset_input_buffer()
+        for f in frames:
+            s.write(f)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not want(got):
+            got += dec.feed(s.read(512))
+    return got
+
+
+def _body_frame(body):
+    body = bytes(body)
+    crc = mp.crc16(body)
+    return mp.cobs_encode(body + bytes((crc & 0xFF, crc >> 8))) + b"\x00"
+
+
+def test_malformed_and_unknown_frames_get_clear_answers(board):
+    def answers(msgs):
+        return [m for m in msgs if m.type in (mp.NACK, mp.PONG)]
+
+    unknown = mp.encode_frame(0x7E, 11, b"")
+    bad_version = _body_frame(bytes((9, mp.PING, 12, 0, 0, 0, 1, 2, 3, 4)))
+    truncated = _body_frame(bytes((1, mp.CONFIG_SET, 13, 0, 0, 0, 5, ord("a"))))
+    corrupt = bytearray(mp.encode(mp.PING, 14, {"nonce": 1}))
+    corrupt[3] ^= 0x40  # CRC will fail: must be dropped silently
+    garbage = bytes(range(1, 200)) + b"\x00"
+    ping = mp.encode(mp.PING, 15, {"nonce": 99})
+    got = _raw_request(board.port, [garbage, unknown, bad_version, truncated, bytes(corrupt), ping],
+                       lambda m: any(x.type == mp.PONG for x in m))
+    by_ref = {m["ref"]: m for m in answers(got)}
+    assert by_ref[11].type == mp.NACK and by_ref[11]["code"] == mp.E_UNKNOWN_TYPE
+    assert by_ref[12]["code"] == mp.E_BAD_VERSION
+    assert by_ref[13]["code"] == mp.E_BAD_PAYLOAD
+    assert 14 not in by_ref  # corrupt: no answer at all
+    assert by_ref[15].type == mp.PONG and by_ref[15]["nonce"] == 99  # and it still works
+
+
+def test_record_with_raw_over_the_pty_matches_the_recording(tmp_path):
+    rec = load_default()
+    with SimBoard(speed=20, once=True, flash=tmp_path / "f.img") as board, \
+            Device.open(board.port) as dev, open_store(tmp_path / "s.db") as store:
+        stop = threading.Event()
+
+        def watch():
+            while board.alive:
+                time.sleep(0.1)
+            stop.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+        result = record_session(dev, store, duration=60, raw=True, stop=stop)
+        from myotwitch.rawfile import load_raw
+
+        raw = load_raw(store.raw_path(result.session_id))
+        seg = raw.segments[0]
+        n = seg.rows
+        assert n > 0.8 * len(rec.samples)
+        assert (seg.data[:, 0] == rec.samples[seg.first_index:seg.first_index + n, 0]).all()
+        assert result.events > 0 and result.events == len(store.events(result.session_id))
+        assert result.link_stats["lost_frames"] == 0
+
+
+def test_a_reboot_in_the_middle_of_a_session_is_recorded_not_lost(tmp_path):
+    with SimBoard(speed=10, flash=tmp_path / "f.img") as board, \
+            Device.open(board.port) as dev, open_store(tmp_path / "s.db") as store:
+        threading.Timer(2.0, board.reboot).start()
+        result = record_session(dev, store, duration=5.0)
+        assert result.end_reason == "duration"
+        assert len(result.boots) == 2  # both boots belong to the one session
+        boots = {r["boot_id"] for r in store.status_rows(result.session_id)}
+        assert boots == set(result.boots)
+
+
+def test_button_press_becomes_a_mark(tmp_path):
+    with SimBoard(speed=10, flash=tmp_path / "f.img", presses=[3000]) as board, \
+            Device.open(board.port) as dev:
+        dev.hello()
+        deadline = time.monotonic() + 5
+        marks = []
+        while time.monotonic() < deadline and not marks:
+            m = dev.recv(0.2)
+            if m is not None and m.type == mp.MARK:
+                marks.append(m)
+        assert marks and marks[0]["source"] == mp.MARK_BUTTON
+        assert marks[0]["sample_index"] >= 3000
+
+
+def test_cli_against_the_virtual_board(tmp_path):
+    runner = CliRunner()
+    env = {"MYOTWITCH_DATA_DIR": str(tmp_path), "MYOTWITCH_SIM_SPEED": "10"}
+    r = runner.invoke(main, ["--port", "sim", "info"], env=env)
+    assert r.exit_code == 0, r.output
+    assert "virtual" in r.output and "1000 Hz" in r.output
+    r = runner.invoke(main, ["--port", "sim", "config", "set", "fs=abc"], env=env)
+    assert r.exit_code == 1 and "nothing was changed" in r.output
+    r = runner.invoke(main, ["--port", "sim", "record", "--raw", "--duration", "3", "-q"], env=env)
+    assert r.exit_code == 0, r.output
+    assert "session 1 ended (duration)" in r.output and "not a diagnosis" in r.output
+
+
+def test_sim_command_prints_the_port_and_stops_on_ctrl_c(tmp_path):
+    env = dict(os.environ, MYOTWITCH_DATA_DIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "myotwitch.cli", "sim", "--speed", "5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        port = None
+        for line in proc.stdout:
+            if line.startswith("serial port:"):
+                port = line.split()[-1]
+                break
+        assert port and port.startswith("/dev/")
+        with Device.open(port) as dev:
+            assert dev.hello().board == "virtual"
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=15)[0]
+        assert proc.returncode == 0 and "stopping the virtual board" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
