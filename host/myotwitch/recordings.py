@@ -1,13 +1,12 @@
 """Recordings the virtual board can play: the bundled real EMG, or a file of ADC counts.
 
 A recording is integer ADC counts, shape (samples, channels), at a known rate. The virtual
-board plays counts exactly as an ESP32 would read them, so values must be integers that fit
-int16; data in physical units are converted only where the bundled metadata gives the scale.
+board plays counts exactly as an ESP32 would read them; files are read by `readers`, whose rule
+for values (counts that fit int16, nothing rescaled) applies here too.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from myotwitch.paths import data_dir
+from myotwitch.readers import ReaderError, Signal, read_csv, read_file
 
 DEFAULT = "biosppy_emg_bursts"
 
 
-class RecordingError(ValueError):
-    pass
+RecordingError = ReaderError  # the name callers of load() already catch
 
 
 @dataclass
@@ -48,80 +47,51 @@ def bundled() -> list[str]:
     return sorted(p.name for p in bundled_dir().iterdir() if (p / "meta.json").exists())
 
 
-def _to_int16(values: np.ndarray, where: str) -> np.ndarray:
-    if values.size == 0:
-        raise RecordingError("%s: no samples" % where)
-    if not np.all(np.isfinite(values)):
-        raise RecordingError("%s: contains NaN or infinite values" % where)
-    if not np.all(values == np.round(values)):
-        raise RecordingError("%s: values are not integer ADC counts (the virtual board plays "
-                             "counts as an ADC reads them)" % where)
-    if values.min() < -32768 or values.max() > 32767:
-        raise RecordingError("%s: values outside the int16 range" % where)
-    return values.astype(np.int16)
+def _bundled(name) -> Recording | None:
+    folder = bundled_dir() / str(name)
+    if not (folder / "meta.json").exists():
+        return None
+    meta = json.loads((folder / "meta.json").read_text())
+    ch = meta.get("channels") or []
+    if not ch or not all(c.get("units") == "adc_counts" for c in ch):
+        raise RecordingError("%s: bundled recording not in ADC counts" % folder)
+    signals = read_csv(folder / "samples.csv", int(meta["fs_hz"]))
+    return Recording(folder.name, int(meta["fs_hz"]), np.stack([s.samples for s in signals], axis=1),
+                     [s.name for s in signals], meta)
 
 
-def _read_csv(path: Path):
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    rows = [r for r in rows if r and any(c.strip() for c in r)]
-    if not rows:
-        raise RecordingError("%s: empty file" % path)
-    names = None
-    try:
-        [float(c) for c in rows[0]]
-    except ValueError:
-        names = [c.strip() for c in rows[0]]
-        rows = rows[1:]
-    width = len(rows[0]) if rows else 0
-    try:
-        data = np.array([[float(c) for c in r] for r in rows], dtype=float)
-    except ValueError as e:
-        raise RecordingError("%s: not a numeric CSV (%s)" % (path, e)) from None
-    if data.ndim != 2 or data.shape[1] != width:
-        raise RecordingError("%s: rows have different numbers of columns" % path)
-    return data, names
+def signals(name_or_path=None, fs: float | None = None) -> list[Signal]:
+    """Every channel of a bundled recording (by name) or of a file in any format `readers`
+    takes (CSV, NPY, WAV, EDF), each with its own rate."""
+    name_or_path = name_or_path or DEFAULT
+    rec = _bundled(name_or_path)
+    if rec is not None:
+        return [Signal(n, rec.fs, rec.samples[:, i]) for i, n in enumerate(rec.channel_names)]
+    if not Path(name_or_path).exists():
+        raise RecordingError("%s: no such file, and not a bundled recording (bundled: %s)"
+                             % (name_or_path, ", ".join(bundled())))
+    return read_file(name_or_path, fs)
 
 
 def load(name_or_path=None, fs: int | None = None) -> Recording:
-    """A bundled recording by name (default: the demo's), or a CSV/NPY file of ADC counts."""
-    name_or_path = name_or_path or DEFAULT
-    folder = bundled_dir() / str(name_or_path)
-    if (folder / "meta.json").exists():
-        meta = json.loads((folder / "meta.json").read_text())
-        data, names = _read_csv(folder / "samples.csv")
-        ch = meta.get("channels") or []
-        if ch and all(c.get("units") == "adc_counts" for c in ch):
-            samples = _to_int16(data, str(folder))
-        else:
-            raise RecordingError("%s: bundled recording not in ADC counts" % folder)
-        return Recording(folder.name, int(meta["fs_hz"]), samples, names or [], meta)
-    path = Path(name_or_path)
-    if not path.exists():
-        raise RecordingError("%s: no such file, and not a bundled recording (bundled: %s)"
-                             % (path, ", ".join(bundled())))
-    if path.suffix.lower() == ".npy":
-        try:
-            data = np.load(path, allow_pickle=False)
-        except Exception as e:
-            raise RecordingError("%s: not a readable .npy file (%s)" % (path, e)) from None
-        names = None
-    elif path.suffix.lower() in (".csv", ".txt"):
-        data, names = _read_csv(path)
-    else:
-        raise RecordingError("%s: unsupported format (the virtual board plays CSV or NPY "
-                             "files of ADC counts)" % path)
-    data = np.asarray(data)
-    if data.ndim == 1:
-        data = data[:, None]
-    if data.ndim != 2 or data.shape[1] > 4 or data.shape[1] < 1:
-        raise RecordingError("%s: expected (samples, 1..4 channels), got shape %s"
-                             % (path, data.shape))
-    if fs is None:
-        raise RecordingError("%s: the file carries no sample rate; give --fs" % path)
-    if not 500 <= fs <= 2000:
+    """What the virtual board can play: a bundled recording by name (default: the demo's), or a
+    file of ADC counts with 1..4 channels at one rate of 500..2000 Hz."""
+    rec = _bundled(name_or_path or DEFAULT)
+    if rec is not None:
+        return rec
+    if fs is not None and not 500 <= fs <= 2000:
         raise RecordingError("--fs must be 500..2000 Hz")
-    return Recording(path.stem, int(fs), _to_int16(data.astype(float), str(path)), names or [], {})
+    sigs = signals(name_or_path, fs)
+    path = Path(name_or_path)
+    rates = {s.fs for s in sigs}
+    if not 1 <= len(sigs) <= 4 or len(rates) != 1:
+        raise RecordingError("%s: the virtual board plays 1..4 channels at one rate; this file has "
+                             "%d at %s Hz" % (path, len(sigs), "/".join("%g" % r for r in sorted(rates))))
+    rate = rates.pop()
+    if rate != int(rate) or not 500 <= rate <= 2000:
+        raise RecordingError("%s: %g Hz; the virtual board samples at 500..2000 Hz" % (path, rate))
+    return Recording(path.stem, int(rate), np.stack([s.samples for s in sigs], axis=1),
+                     [s.name for s in sigs], {})
 
 
 def load_default() -> Recording:
