@@ -300,5 +300,9 @@ def sim(recording, speed, board, fs, flash, once):
         board_.close()
 
 
+from myotwitch.cli_detect import replay, verify  # noqa: E402
+main.add_command(replay)
+main.add_command(verify)
+
 if __name__ == "__main__":
     main()

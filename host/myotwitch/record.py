@@ -129,6 +129,11 @@ class _Recorder:
         """Clock sync and (raw) stream start for the current boot."""
         self.sync()
         if self.raw:
+            # The device restarts its detectors at stream start with these settings: kept so
+            # `myotwitch verify` can re-run the same detection on the raw samples.
+            values = self.dev.config_get()
+            self.store.set_detector_config(self.sid, self.boot, {
+                k: v for k, v in values.items() if k.startswith("det_")})
             self.dev.stream_start(self.mask)
 
     def sync(self):
@@ -268,9 +273,7 @@ def record_session(device: Device, store, duration=None, raw=False, on_message=N
     error = None
     try:
         deadline = None if duration is None else time.monotonic() + duration
-        rec.sync()
-        if raw:
-            device.stream_start(rec.mask)
+        rec.start_device()
         last_flush = time.monotonic()
         while True:
             if stop is not None and stop.is_set():

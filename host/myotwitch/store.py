@@ -134,6 +134,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX status_session ON status(session_id);
     """,
+    # 2 (issue 4, verify): the detector settings in force when a boot's raw stream started,
+    # JSON {key: value} of the det_* CONFIG keys, so `myotwitch verify` re-runs the same detector
+    """
+    ALTER TABLE session_boots ADD COLUMN detector_config TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -377,6 +382,13 @@ class Store:
             self.conn.execute(
                 "INSERT OR IGNORE INTO session_boots (session_id, device_id, boot_id) VALUES (?,?,?)",
                 (session_id, device_id, boot_id))
+
+    def set_detector_config(self, session_id, boot_id, params: dict) -> None:
+        """The detector settings (det_* keys) in force for this boot of the session."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE session_boots SET detector_config=? WHERE session_id=? AND boot_id=?",
+                (json.dumps(params, sort_keys=True), session_id, boot_id))
 
     def note_samples(self, session_id, boot_id, first_index, last_index) -> None:
         """Widen the range of sample indices this session has seen in this boot."""
