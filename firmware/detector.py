@@ -1,79 +1,252 @@
-# STAND-IN threshold detector: keeps the data path whole until the real fixed-point detector
-# (its own issue) replaces this file with the same interface. Integer only, no allocation.
+# The per-channel twitch detector: causal, integer only, nothing allocated per sample.
+# host/myotwitch/detect.py is its NumPy twin and must stay bit-exact: change both together.
+# Algorithm, units and the fixed-point bounds: DETECTOR.md.
 #
-# DC is tracked by an exponential average in 1/256 counts; an event runs while |x - dc|
-# exceeds det_thresh counts and ends after det_hold samples below it.
+# Every stage is either an FIR (difference, comb, moving sum) or depends only on block
+# statistics, never on the event state, so the host can rebuild it exactly without a loop
+# per sample; only the hysteresis and the per-event work are sequential.
+#
+# Bounds (MicroPython small ints are 31-bit signed on 32-bit chips, |v| < 2**30), x in int16:
+#   c = x[n]-x[n-1]-x[n-D]+x[n-D-1]: |c| <= 4*32768 = 2**17
+#   e = moving sum of |c| over W <= 64: < 2**23;  block sum s over 128: < 2**24
+#   mu4 = min(s) >> 5 < 2**19;  mu4*thr (thr < 2**10) < 2**29;  (that >> 6) * W < 2**29
+#   area stops growing at 2**29 (< 2**29 + 2**17 < 2**30); 8-sample sums < 2**18
+# so every intermediate fits; tests/test_detector_twin.py checks it at full-scale input.
+
+from array import array
 
 PARAMS = (
     # (key, default, min, max, unit, description)
-    ("det_thresh", 40, 2, 4000, "counts", "absolute deviation from baseline that starts an event"),
-    ("det_hold", 20, 1, 500, "samples", "quiet samples that end an event"),
+    ("det_thresh", 80, 16, 1023, "1/16 floor", "envelope level that starts an event"),
+    ("det_off", 40, 8, 1023, "1/16 floor", "envelope level that keeps it going"),
+    ("det_win_ms", 8, 1, 32, "ms", "envelope window"),
+    ("det_hold_ms", 20, 1, 500, "ms", "quiet time that ends an event"),
+    ("det_twitch_ms", 30, 1, 1000, "ms", "longest twitch"),
+    ("det_burst_ms", 300, 1, 4000, "ms", "longest burst; longer is a contraction"),
+    ("det_mains_hz", 50, 0, 65, "Hz", "mains comb; below 40 off"),
+    ("det_step", 8, 0, 16, "1/16 peak", "level shift making an artifact; 0 off"),
+    ("det_sat_lo", 0, -32768, 32767, "counts", "at or below: saturated"),
+    ("det_sat_hi", 4095, -32768, 32767, "counts", "at or above: saturated"),
+    ("det_rr_lo_ms", 300, 100, 3000, "ms", "shortest heartbeat interval"),
+    ("det_rr_hi_ms", 1600, 0, 3000, "ms", "longest heartbeat interval; 0 no ECG check"),
 )
+
+BIG = 1 << 29  # "no floor yet": above any envelope (< 2**23), so nothing triggers
+
+
+def _arr(code, n):
+    a = array(code, range(n))  # sized without a same-size temporary (see ring.py)
+    for k in range(n):
+        a[k] = 0
+    return a
 
 
 class Detector:
     def __init__(self, channel, fs, params, emit):
         self.channel = channel
         self.emit = emit
+        self.dl = _arr("h", 128)  # raw samples: comb taps and the 8-sample levels
+        self.ah = _arr("i", 64)  # |c| over the envelope window
+        self.st = _arr("i", 32)  # block sums: the noise floor is their minimum (~4 s)
         self.configure(fs, params)
 
     def configure(self, fs, params):
         self.fs = fs
-        self.thresh = params["det_thresh"]
-        self.hold = params["det_hold"]
+        self.thr = params["det_thresh"]
+        self.off = min(params["det_off"], self.thr)
+        self.w = min(64, max(1, params["det_win_ms"] * fs // 1000))
+        self.hold = max(1, params["det_hold_ms"] * fs // 1000)
+        self.twitch = params["det_twitch_ms"] * fs // 1000
+        self.burst = params["det_burst_ms"] * fs // 1000
+        hz = params["det_mains_hz"]
+        self.d = fs // hz if hz >= 40 else 0
+        self.step = params["det_step"]
+        self.lo = params["det_sat_lo"]
+        self.hi = params["det_sat_hi"]
+        self.rr_lo = params["det_rr_lo_ms"] * fs // 1000
+        self.rr_hi = params["det_rr_hi_ms"] * fs // 1000
         self.reset()
 
     def reset(self):
-        self.dc = -1  # 1/256 counts; -1: take the first sample
+        self.fresh = 1  # the first sample fills the delay line: no start-up transient
+        self.e = 0
+        self.bsum = 0
+        self.bpos = 0
+        self.bk = 0
+        st = self.st
+        for k in range(32):
+            st[k] = BIG
+        self.ton = BIG
+        self.toff = BIG
+        self.noise = 0
         self.active = 0
         self.onset = 0
         self.last = 0
-        self.peak = 0
         self.area = 0
-        self.noise = 0
+        self.xmax = 0
+        self.xmin = 0
+        self.base = 0
+        self.r_last = -65536  # far before any rhythm (intervals < 6000)
+        self.r_iv = 0
 
     def process(self, buf, start, count, first_index, mask):
-        dc = self.dc
-        if dc < 0:
-            dc = buf[start & mask] << 8
-        thresh = self.thresh
+        dl = self.dl
+        ah = self.ah
+        if self.fresh:
+            self.fresh = 0
+            x = buf[start & mask]
+            for k in range(128):
+                dl[k] = x
+            for k in range(64):
+                ah[k] = 0
+        w = self.w
+        d = self.d
         hold = self.hold
+        e = self.e
+        bsum = self.bsum
+        bpos = self.bpos
+        ton = self.ton
+        toff = self.toff
         active = self.active
-        onset = self.onset
         last = self.last
-        peak = self.peak
         area = self.area
-        noise = self.noise
+        xmax = self.xmax
+        xmin = self.xmin
         idx = first_index
         i = start
         for _ in range(count):
-            x = (buf[i & mask] << 8) - dc
-            if x < 0:
-                x = -x
-            a = x >> 8
-            if a > thresh:
-                if not active:
-                    active = 1
-                    onset = idx
-                    peak = 0
-                    area = 0
-                last = idx
-                if a > peak:
-                    peak = a
-            else:
-                dc += ((buf[i & mask] << 8) - dc) >> 9
-                noise += (a - noise) >> 6
-            if active:
-                area += a
-                if idx - last >= hold:
-                    active = 0
-                    self.emit(onset, last - onset + 1, 0, self.channel, peak, area >> 4)
-            idx += 1
+            x = buf[i & mask]
             i += 1
-        self.dc = dc
+            dl[idx & 127] = x
+            c = x - dl[(idx - 1) & 127]
+            if d:
+                c -= dl[(idx - d) & 127] - dl[(idx - d - 1) & 127]
+            if c < 0:
+                c = -c
+            e += c - ah[(idx - w) & 63]
+            ah[idx & 63] = c
+            bsum += c
+            if active:
+                if e > toff:
+                    last = idx
+                elif idx - last >= hold:
+                    active = 0
+                    self.finish(idx, last, area, xmax, xmin)
+                if active:
+                    if area < BIG:
+                        area += c
+                    if x > xmax:
+                        xmax = x
+                    elif x < xmin:
+                        xmin = x
+            elif e > ton:
+                active = 1
+                last = idx
+                area = self.begin(idx, ton)
+                xmax = self.xmax
+                xmin = self.xmin
+            bpos += 1
+            if bpos == 128:
+                bpos = 0
+                self.block(bsum)
+                bsum = 0
+                ton = self.ton
+                toff = self.toff
+            idx += 1
+        self.e = e
+        self.bsum = bsum
+        self.bpos = bpos
         self.active = active
-        self.onset = onset
         self.last = last
-        self.peak = peak
         self.area = area
-        self.noise = noise
+        self.xmax = xmax
+        self.xmin = xmin
+
+    def block(self, s):
+        # Minimum statistics over the last 32 blocks: events raise single blocks, so the
+        # floor ignores them without being frozen (which would tie it to the event state).
+        st = self.st
+        st[self.bk & 31] = s
+        self.bk += 1
+        m = BIG
+        for k in range(32):
+            if st[k] < m:
+                m = st[k]
+        mu4 = m >> 5  # mean |c| per sample, in 1/4 counts
+        if mu4 < 4:
+            mu4 = 4
+        self.noise = mu4 >> 2
+        w = self.w
+        self.ton = ((mu4 * self.thr) >> 6) * w
+        self.toff = ((mu4 * self.off) >> 6) * w
+
+    def begin(self, idx, ton):
+        # Onset: the first sample of the window that alone could have crossed the threshold.
+        dl = self.dl
+        ah = self.ah
+        w = self.w
+        k = idx - w + 1
+        while ah[k & 63] * w <= ton:
+            k += 1
+        self.onset = k
+        b = 0
+        for j in range(k - 8, k):
+            b += dl[j & 127]
+        self.base = b
+        area = 0
+        xmax = -32768
+        xmin = 32767
+        for j in range(k, idx + 1):
+            area += ah[j & 63]
+            x = dl[j & 127]
+            if x > xmax:
+                xmax = x
+            if x < xmin:
+                xmin = x
+        self.xmax = xmax
+        self.xmin = xmin
+        return area
+
+    def finish(self, idx, last, area, xmax, xmin):
+        onset = self.onset
+        base = self.base
+        dl = self.dl
+        peak = max(8 * xmax - base, base - 8 * xmin) >> 3
+        shift = -base
+        for j in range(idx - 8, idx):
+            shift += dl[j & 127]
+        dur = last - onset + 2 - self.w - self.d
+        if dur < 1:
+            dur = 1
+        if xmax >= self.hi or xmin <= self.lo:
+            kind = 3
+        elif self.step and 2 * abs(shift) > self.step * peak:
+            kind = 3
+        elif dur <= self.twitch:
+            kind = 0
+        elif dur <= self.burst:
+            kind = 1
+        else:
+            kind = 2
+        if kind < 2 and self.rr_hi:
+            kind = self.rhythm(onset, kind)
+        self.emit(onset, min(dur, 4095), kind, self.channel, min(peak, 65535),
+                  min(area >> 4, 65535))
+
+    def rhythm(self, onset, kind):
+        # Heartbeats recur at a steady interval; twitches do not. A short event one (or two,
+        # a missed beat) steady interval(s) after the last beat is an ECG artifact.
+        iv = onset - self.r_last
+        r = self.r_iv
+        if r and 8 * abs(iv - r) <= r:
+            self.r_iv = iv
+            self.r_last = onset
+            return 3
+        if r and 8 * abs(iv - 2 * r) <= 2 * r:
+            self.r_last = onset
+            return 3
+        if r and iv < r:
+            return kind  # between beats: leave the rhythm alone
+        self.r_iv = iv if self.rr_lo <= iv <= self.rr_hi else 0
+        self.r_last = onset
+        return kind

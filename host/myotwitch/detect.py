@@ -1,0 +1,241 @@
+"""The device's twitch detector in NumPy: the same events, bit for bit, from the same samples.
+
+`firmware/detector.py` is the definition (algorithm and units: firmware/DETECTOR.md). It was
+designed so that this twin needs no loop per sample: the filters are FIRs (difference, mains
+comb, moving sum: exact with integer cumsum), the noise floor depends only on fixed 128-sample
+blocks counted from reset (exact with reshape + sliding minimum), and the hysteresis reduces to
+grouping the samples above the offset level. Only per-event work (onset refinement, features,
+kind, heartbeat rhythm) loops, once per event.
+
+    detect(samples, fs, params=None, channel=0, first_index=0) -> structured array (EVENT_DTYPE)
+    events_to_dicts(ev, fs) -> [{"onset_s", "offset_s", "duration_ms", "kind", ...}]
+    reference(...)  the firmware's own Detector run in CPython (slow; for tests)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from myotwitch.firmware import detector as _fw
+
+KIND_NAMES = ("twitch", "burst", "contraction", "artifact")
+PARAMS = _fw.PARAMS
+DEFAULTS: dict = {p[0]: p[1] for p in PARAMS}
+RANGES: dict = {p[0]: (p[2], p[3]) for p in PARAMS}
+EVENT_DTYPE = np.dtype([("onset", "<i8"), ("duration", "<i4"), ("kind", "u1"), ("channel", "u1"),
+                        ("peak", "<i4"), ("area", "<i4")])
+
+BLOCK = 128  # samples per noise-floor block (firmware: the `bpos == 128` roll-over)
+BLOCKS = 32  # blocks in the minimum (firmware: self.st)
+BIG = _fw.BIG
+PAD = 128  # the firmware's delay line: before the first sample it holds that sample
+
+
+class DetectError(ValueError):
+    pass
+
+
+def check_params(params=None) -> dict:
+    """DEFAULTS updated with `params`, every value checked against the CONFIG range."""
+    p = dict(DEFAULTS)
+    for k, v in (params or {}).items():
+        if k not in DEFAULTS:
+            raise DetectError("unknown detector parameter %r (known: %s)" % (k, ", ".join(DEFAULTS)))
+        if isinstance(v, bool) or int(v) != v:
+            raise DetectError("%s takes an integer, got %r" % (k, v))
+        lo, hi = RANGES[k]
+        if not lo <= int(v) <= hi:
+            raise DetectError("%s must be %d..%d, got %d" % (k, lo, hi, v))
+        p[k] = int(v)
+    return p
+
+
+def _derived(fs: int, p: dict) -> dict:
+    """The integers Detector.configure derives (same expressions)."""
+    thr = p["det_thresh"]
+    hz = p["det_mains_hz"]
+    return {
+        "thr": thr, "off": min(p["det_off"], thr),
+        "w": min(64, max(1, p["det_win_ms"] * fs // 1000)),
+        "hold": max(1, p["det_hold_ms"] * fs // 1000),
+        "twitch": p["det_twitch_ms"] * fs // 1000, "burst": p["det_burst_ms"] * fs // 1000,
+        "d": fs // hz if hz >= 40 else 0, "step": p["det_step"],
+        "lo": p["det_sat_lo"], "hi": p["det_sat_hi"],
+        "rr_lo": p["det_rr_lo_ms"] * fs // 1000, "rr_hi": p["det_rr_hi_ms"] * fs // 1000,
+    }
+
+
+def _samples(samples) -> np.ndarray:
+    x = np.asarray(samples)
+    if x.ndim != 1:
+        raise DetectError("detect() takes one channel: a 1-D array, got shape %s" % (x.shape,))
+    if x.dtype.kind == "f":
+        if not np.all(np.isfinite(x)) or not np.all(x == np.round(x)):
+            raise DetectError("samples must be integer ADC counts (no NaN, no fractions)")
+    elif x.dtype.kind not in "iub":
+        raise DetectError("samples must be integers, got dtype %s" % x.dtype)
+    if x.size and (x.min() < -32768 or x.max() > 32767):
+        raise DetectError("samples outside the int16 range")
+    return x.astype(np.int32)
+
+
+def detect(samples, fs, params=None, channel=0, first_index=0) -> np.ndarray:
+    """The events the device emits for these samples of one channel, starting from reset().
+
+    samples: 1-D int16 counts; fs: Hz; params: detector CONFIG keys (missing ones default);
+    first_index: the device's sample index of samples[0] (events carry absolute onsets).
+    """
+    p = check_params(params)
+    q = _derived(int(fs), p)
+    x = _samples(samples)
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, EVENT_DTYPE)
+    w, d, hold = q["w"], q["d"], q["hold"]
+    xp = np.empty(n + PAD, np.int32)
+    xp[:PAD] = x[0]
+    xp[PAD:] = x
+
+    def lag(k):
+        return xp[PAD - k:PAD - k + n]
+
+    c = x - lag(1)
+    if d:
+        c -= lag(d) - lag(d + 1)
+    a = np.abs(c)  # < 2**17
+    cs = np.zeros(n + 1, np.int64)
+    np.cumsum(a, out=cs[1:])
+    t1 = np.arange(1, n + 1)
+    e = cs[1:] - cs[np.maximum(t1 - w, 0)]  # moving sum over the last w samples
+
+    # Thresholds per block: minimum of the (up to) 32 completed block sums before it.
+    nblk = (n + BLOCK - 1) // BLOCK
+    full = n // BLOCK
+    s = a[:full * BLOCK].reshape(full, BLOCK).sum(axis=1, dtype=np.int64)
+    sp = np.full(BLOCKS + nblk, BIG, np.int64)
+    sp[BLOCKS:BLOCKS + full] = s
+    m = np.lib.stride_tricks.sliding_window_view(sp[:BLOCKS + nblk - 1], BLOCKS).min(axis=1)
+    mu4 = np.maximum(m >> 5, 4)
+    ton_b = ((mu4 * q["thr"]) >> 6) * w
+    toff_b = ((mu4 * q["off"]) >> 6) * w
+    ton_b[0] = toff_b[0] = BIG
+    blk = np.arange(n) >> 7
+    toff = toff_b[blk]
+    above = np.flatnonzero(e > toff)
+    if above.size == 0:
+        return np.zeros(0, EVENT_DTYPE)
+    on = e[above] > ton_b[above >> 7]
+    # Samples above the offset level chain into one group while gaps are <= hold; the device
+    # starts an event at a group's first sample above the onset level and ends it `hold`
+    # samples after the group's last sample.
+    newgrp = np.empty(above.size, bool)
+    newgrp[0] = True
+    np.greater(np.diff(above), hold, out=newgrp[1:])
+    gid = np.cumsum(newgrp) - 1
+    grp_last = above[np.flatnonzero(np.append(newgrp[1:], True))]
+    og = gid[on]
+    if og.size == 0:
+        return np.zeros(0, EVENT_DTYPE)
+    firsts = np.flatnonzero(np.diff(og, prepend=-1))
+    cross = above[on][firsts]
+    last = grp_last[og[firsts]]
+    end = last + hold
+    keep = end < n
+    cross, last, end = cross[keep], last[keep], end[keep]
+    k = cross.size
+    if k == 0:
+        return np.zeros(0, EVENT_DTYPE)
+
+    # Onset: the first sample of the envelope window whose |c| alone would cross.
+    ap = np.concatenate([np.zeros(64, np.int64), a])
+    win = ap[(cross + 64 - w + 1)[:, None] + np.arange(w)[None, :]]
+    onset = cross - w + 1 + np.argmax(win * w > ton_b[cross >> 7][:, None], axis=1)
+    base = xp[(onset + PAD)[:, None] - 8 + np.arange(8)[None, :]].sum(axis=1, dtype=np.int64)
+    tail = xp[(end + PAD)[:, None] - 8 + np.arange(8)[None, :]].sum(axis=1, dtype=np.int64)
+    area = cs[end] - cs[onset]
+    return _finish(x, q, onset, last, end, base, tail - base, area, channel, first_index)
+
+
+def _finish(x, q, onset, last, end, base, shift, area, channel, first_index):
+    k = onset.size
+    xmax = np.empty(k, np.int64)
+    xmin = np.empty(k, np.int64)
+    for i in range(k):  # per event; segments may overlap by the onset look-back
+        seg = x[onset[i]:end[i]]
+        xmax[i] = seg.max()
+        xmin[i] = seg.min()
+    peak = np.maximum(8 * xmax - base, base - 8 * xmin) >> 3
+    dur = np.maximum(last - onset + 2 - q["w"] - q["d"], 1)
+    kind = np.where(dur <= q["twitch"], 0, np.where(dur <= q["burst"], 1, 2))
+    if q["step"]:
+        kind = np.where(2 * np.abs(shift) > q["step"] * peak, 3, kind)
+    kind = np.where((xmax >= q["hi"]) | (xmin <= q["lo"]), 3, kind)
+    ons = onset + int(first_index)
+    if q["rr_hi"]:
+        kind = _rhythm(ons, kind, q["rr_lo"], q["rr_hi"])
+    ev = np.zeros(k, EVENT_DTYPE)
+    ev["onset"] = ons
+    ev["duration"] = np.minimum(dur, 4095)
+    ev["kind"] = kind
+    ev["channel"] = channel
+    ev["peak"] = np.minimum(peak, 65535)
+    ev["area"] = np.minimum(area >> 4, 65535)
+    return ev
+
+
+def _rhythm(onsets, kind, rr_lo, rr_hi):
+    """Detector.rhythm over the short events, in order."""
+    kind = kind.copy()
+    r_last, r_iv = -65536, 0
+    for i in np.flatnonzero(kind < 2).tolist():
+        o = int(onsets[i])
+        iv = o - r_last
+        if r_iv and 8 * abs(iv - r_iv) <= r_iv:
+            r_iv, r_last = iv, o
+            kind[i] = 3
+        elif r_iv and 8 * abs(iv - 2 * r_iv) <= 2 * r_iv:
+            r_last = o
+            kind[i] = 3
+        elif r_iv and iv < r_iv:
+            pass
+        else:
+            r_iv = iv if rr_lo <= iv <= rr_hi else 0
+            r_last = o
+    return kind
+
+
+def reference(samples, fs, params=None, channel=0, first_index=0, block=128, ring=512):
+    """The firmware's Detector itself, run in CPython over a ring like app.py's (slow)."""
+    from array import array
+
+    p = check_params(params)
+    x = _samples(samples)
+    out = []
+    det = _fw.Detector(channel, int(fs), p, lambda *ev: out.append(ev))
+    buf = array("h", bytes(2 * ring))
+    mask = ring - 1
+    pos = 0
+    n = len(x)
+    sizes = [block] if isinstance(block, int) else list(block)
+    bi = 0
+    while pos < n:
+        cnt = min(sizes[bi % len(sizes)], n - pos, ring)
+        bi += 1
+        for j in range(cnt):
+            buf[(first_index + pos + j) & mask] = int(x[pos + j])
+        det.process(buf, (first_index + pos) & mask, cnt, first_index + pos, mask)
+        pos += cnt
+    return np.array(out, dtype=[(f, EVENT_DTYPE[f]) for f in EVENT_DTYPE.names]).astype(EVENT_DTYPE)
+
+
+def events_to_dicts(ev, fs) -> list[dict]:
+    """Plain dicts (JSON-ready): onset_s, offset_s, duration_ms, kind name, peak, area, channel."""
+    out = []
+    for r in ev:
+        onset = int(r["onset"])
+        dur = int(r["duration"])
+        out.append({
+            "onset": onset, "onset_s": onset / fs, "offset_s": (onset + dur) / fs,
+            "duration": dur, "duration_ms": dur * 1000.0 / fs, "kind": KIND_NAMES[int(r["kind"])],
+            "peak": int(r["peak"]), "area": int(r["area"]), "channel": int(r["channel"])})
+    return out
