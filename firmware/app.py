@@ -29,14 +29,13 @@ class App:
         self.cfg = Config(hal.flash_dir, getattr(hal, "defaults", None), hal.max_channels)
         if not self.cfg["device_id"]:
             self.cfg.set_device_id("".join("%02x" % b for b in hal.unique_id()))
-        self.link = DeviceLink(hal)
+        self.on_event_cb = self.on_event  # one bound method, made once
+        self.handle_cb = self.handle  # likewise: `self.handle` would allocate a bound method per pass
         self.ring = None
+        self._alloc_channels()  # first: the ring is the biggest block, while the heap is whole
+        self.link = DeviceLink(hal)
         self.event_frame = bytearray(mp.EVENT_WIRE_LEN)
         self.samples_frame = memoryview(bytearray(mp.samples_wire_len(STREAM_BLOCK)))
-        on_event = self.on_event  # one bound method, made once
-        self.on_event_cb = on_event
-        self.handle_cb = self.handle  # likewise: `self.handle` would allocate a bound method per pass
-        self.detectors = []
         self.events = 0
         self.running = False
         self.log = None
@@ -51,19 +50,14 @@ class App:
             hal.stop_sampling()
         self.boot_id = int.from_bytes(os.urandom(4), "little")
         if self.log is not None:
-            self.log.flush()
+            self.log.close()
+            self.log = None
         self.log = EventLog(hal.flash_dir, self.boot_id)
         self.fs = self.cfg["fs"]
+        self.log.flush_samples = 2 * self.fs  # durability bound: 2 s (see eventlog.py)
         self.channels = self.cfg["channels"]
         params = self.cfg.detector_params()
-        # Ring and detectors exist only for the channels in use: the heap is small.
-        if self.ring is None or self.ring.channels != self.channels:
-            self.ring = None
-            self.detectors = []
-            gc.collect()
-            self.ring = Ring(self.channels, RING_SIZE)
-            self.detectors = [Detector(ch, self.fs, params, self.on_event_cb)
-                              for ch in range(self.channels)]
+        self._alloc_channels()
         for d in self.detectors:
             d.configure(self.fs, params)
         self.ring.reset(0)
@@ -79,6 +73,18 @@ class App:
         self.send_hello(mp.UNSOLICITED)
         hal.start_sampling(self.ring, self.fs, self.channels)
         self.running = True
+
+    def _alloc_channels(self):
+        # Ring and detectors exist only for the channels in use: the heap is small.
+        channels = self.cfg["channels"]
+        if self.ring is None or self.ring.channels != channels:
+            self.ring = None
+            self.detectors = []
+            gc.collect()
+            self.ring = Ring(channels, RING_SIZE)
+            params = self.cfg.detector_params()
+            self.detectors = [Detector(ch, self.cfg["fs"], params, self.on_event_cb)
+                              for ch in range(channels)]
 
     def send_hello(self, ref):
         self.link.send(mp.HELLO, {

@@ -14,6 +14,15 @@ from array import array
 HEADROOM = 32
 
 
+def _zeros(size):
+    # Sized from range() (which has a length) so no temporary of the same size exists: on a
+    # fragmented 64 KB heap `array("h", bytes(2 * size))` can fail for want of two free blocks.
+    a = array("h", range(size))
+    for i in range(size):
+        a[i] = 0
+    return a
+
+
 class Ring:
     def __init__(self, channels, size=1024):
         if size & (size - 1) or size <= HEADROOM:
@@ -21,7 +30,7 @@ class Ring:
         self.channels = channels
         self.size = size
         self.mask = size - 1
-        self.bufs = [array("h", bytes(2 * size)) for _ in range(channels)]
+        self.bufs = [_zeros(size) for _ in range(channels)]
         self.write_index = 0
 
     def reset(self, index=0):

@@ -6,9 +6,12 @@ import subprocess
 from myotwitch.build import cached_sim_build
 from myotwitch.paths import micropython_binary
 from myotwitch.recordings import load_default, write_i16
-from myotwitch.sim import HEAPSIZE
 
 from mpvm import REPO
+
+# The issue's budget for the sampler and application; a 64-bit port needs about twice the heap
+# of the ESP32's 32-bit one for the same objects, so this is a stricter test than the chip.
+HEAPSIZE = "72k"
 
 
 def test_no_heap_growth_and_no_allocation_per_sample(tmp_path):

@@ -19,9 +19,10 @@ from myotwitch.paths import firmware_dir, mpy_cross_binary, protocol_dir
 
 # Only the virtual board needs these; they are never deployed to a chip.
 SIM_ONLY = ("hal_sim.py", "sim_main.py", "blockdev.py")
-# Entry points stay source: MicroPython runs main.py (and a script given on the command line)
-# only as .py.
-KEEP_SOURCE = ("main.py", "sim_main.py")
+# The chip's entry point stays source: MicroPython boots main.py only as .py. (The virtual
+# board starts with `micropython -m sim_main`, which runs the .mpy: compiling a script at boot
+# would fragment the 64 KB heap before the sample ring is allocated.)
+KEEP_SOURCE = ("main.py",)
 GENERATED = "buildinfo.py"
 
 
@@ -103,7 +104,9 @@ def cached_sim_build() -> Build:
     """The virtual board's build (x64 .mpy), reused while the sources are unchanged."""
     sources = source_files("sim")
     digest = build_hash(sources)
-    out = cache_dir() / "build" / ("sim-" + digest.hex())
+    # The directory name also covers how files are built, so a changed recipe is rebuilt.
+    recipe = hashlib.sha256(repr((KEEP_SOURCE, SIM_ONLY)).encode()).hexdigest()[:4]
+    out = cache_dir() / "build" / ("sim-%s-%s" % (digest.hex(), recipe))
     done = out / ".complete"
     if done.exists():
         return Build(digest, sorted(p for p in out.iterdir() if p.suffix in (".py", ".mpy")), out)

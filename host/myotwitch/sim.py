@@ -81,7 +81,7 @@ class SimBoard:
 
     def _argv(self):
         argv = [micropython_binary(), "-X", "heapsize=" + self.heapsize,
-                str(self.build.out_dir / "sim_main.py"),
+                "-m", "sim_main",
                 "--samples", str(self.samples_file),
                 "--file-channels", str(self.recording.channels),
                 "--speed-milli", str(int(round(self.speed * 1000))),
