@@ -1,31 +1,23 @@
 """The detector's settings as the firmware defines them (firmware/detector.py PARAMS): defaults,
-ranges and units, and checking a user's JSON file of settings against them.
-
-PARAMS is read from the firmware source with `ast` rather than imported, because the firmware
-may use MicroPython-only decorators and imports that CPython cannot load.
+ranges and units, and checking a user's JSON file of settings against them, strictly (integers
+only, no floats or strings that would pass int()), with the file and the unit in each message.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
-
-from myotwitch.paths import firmware_dir
 
 
 class ParamError(ValueError):
     pass
 
 
-def firmware_params(path=None) -> list[tuple]:
+def firmware_params() -> list[tuple]:
     """[(key, default, min, max, unit, description), ...] from firmware/detector.py."""
-    path = Path(path) if path else firmware_dir() / "detector.py"
-    tree = ast.parse(path.read_text(), str(path))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PARAMS" for t in node.targets):
-            return [tuple(p) for p in ast.literal_eval(node.value)]
-    raise ParamError("%s defines no PARAMS" % path)
+    from myotwitch.firmware import detector
+
+    return [tuple(p) for p in detector.PARAMS]
 
 
 def defaults() -> dict:

@@ -87,6 +87,13 @@ def settle_samples(detect, params: dict, fs: int) -> int:
     fn = getattr(detect, "settle_samples", None)
     if fn is not None:
         return int(fn(params, fs))
+    derived = getattr(detect, "_derived", None)
+    if derived is not None:
+        # The device sends an event `hold` samples after the envelope's last sample above the
+        # offset level; the reported offset lies up to w + d + l samples (the filters' delays)
+        # before that last sample.
+        q = derived(int(fs), dict(detect.DEFAULTS, **params))
+        return q["w"] + q["d"] + q["l"] + q["hold"] + 1
     # Conservative without the detector's own figure: one second plus every time setting.
     return int(fs) + sum(v for k, v in params.items() if k.endswith("_ms")) * int(fs) // 1000
 
