@@ -42,7 +42,7 @@ def replay(recording, fs, channel, config_file, as_json):
     or without a header row), NPY, WAV or EDF/EDF+, holding integer ADC counts.
     """
     from myotwitch import detect, recordings
-    from myotwitch.detparams import ParamError, check_params, load_config
+    from myotwitch.detparams import ParamError, check_params, describe, load_config
     from myotwitch.protocol import myoproto as mp
 
     try:
@@ -79,8 +79,7 @@ def replay(recording, fs, channel, config_file, as_json):
                 d["kind"], d["peak"], d["area"]))
     kinds = ", ".join("%d %s" % (counts[k], k) for k in mp.KIND_NAMES if counts[k])
     click.echo("%d events in %.1f s of %d channel(s)%s; detector %s" % (
-        len(rows), total_s, len(chosen), ": " + kinds if kinds else "",
-        " ".join("%s=%s" % kv for kv in sorted(params.items()))))
+        len(rows), total_s, len(chosen), ": " + kinds if kinds else "", describe(params)))
 
 
 @click.command()

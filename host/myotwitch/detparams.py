@@ -53,3 +53,10 @@ def load_config(path) -> dict:
     except ValueError as e:
         raise ParamError("%s: not valid JSON (%s)" % (path, e)) from None
     return check_params(values, str(path))
+
+
+def describe(params: dict) -> str:
+    """'default settings', or the settings that differ from the defaults."""
+    d = defaults()
+    changed = ["%s=%s" % (k, v) for k, v in sorted(params.items()) if d.get(k) != v]
+    return "settings " + " ".join(changed) + " (rest default)" if changed else "default settings"

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from myotwitch.detparams import describe
 from myotwitch.protocol import myoproto as mp
 from myotwitch.rawfile import load_raw
 
@@ -193,15 +194,15 @@ def format_verification(v: Verification, all_rows=False) -> list[str]:
                                                         b.samples / b.fs, b.fs)
                  if b.first_index is not None else "no raw samples")
         lines.append("boot %08x: %s; detector %s%s" % (
-            b.boot_id, where, " ".join("%s=%s" % kv for kv in sorted(b.params.items())),
+            b.boot_id, where, describe(b.params),
             "" if b.params_recorded else " (NOT recorded with the session: defaults assumed)"))
     shown = [p for p in v.pairs if all_rows or p.status != "matched"]
     if shown:
-        lines.append("%-8s %2s %10s %9s  %-16s %-34s %s" % ("boot", "ch", "onset", "time s", "status",
+        lines.append("%-8s %2s %10s %9s  %-16s %-42s %s" % ("boot", "ch", "onset", "time s", "status",
                                                           "device sent", "re-run found"))
         fs = {b.boot_id: b.fs for b in v.boots}
         for p in shown:
-            lines.append("%08x %2d %10d %9.3f  %-16s %-34s %s" % (
+            lines.append("%08x %2d %10d %9.3f  %-16s %-42s %s" % (
                 p.boot_id, p.channel, p.onset, p.onset / fs[p.boot_id], p.status, _fmt(p.device),
                 _fmt(p.host)))
     lines.append("  ".join("%s %d" % (s, v.count(s)) for s in STATUSES if s in ("matched", "differing",
