@@ -1,61 +1,160 @@
-# Record numbering that survives reboots. (The power-safe event log itself is its own issue and
-# will live here behind the same methods; until then records are numbered, not stored.)
+# The power-safe event log: records (SPEC section 10) appended to segment files on littlefs.
 #
-# Sequence numbers are handed out in leases of LEASE: the end of the current lease is written to
-# flash before any number in it is used, so after a reboot numbering resumes past every number
-# already given out, at the cost of a gap of at most LEASE, with one small write per LEASE records.
+# <dir>/log/<first seq, 8 hex digits>  segments of at most seg_bytes of whole records
+# <dir>/log/keep                       u32 LE: records below it were erased by the host
+#
+# Records collect in a RAM buffer and reach flash in one write + sync per batch: littlefs copies
+# the file's last block on the first append after a sync, so a sync per event would cost a 4 KB
+# erase per event. DURABILITY BOUND: a record is on flash at the end of the main-loop pass in
+# which FLUSH_RECORDS (16) records are pending or the oldest pending one is flush_samples old
+# (the app sets 2 s of samples): at most 16 records or 2 s + one pass (128 samples) are at risk.
+# A littlefs sync is atomic, so a power cut loses only what was still in RAM; recovery also
+# checks every record's CRC and never appends after a bad one.
+#
+# Sequence numbers never repeat: at most GAP - 1 numbers are ever handed out beyond the last
+# record on flash (live EVENT frames carry them before they are durable; at most BUF / 17 are
+# pending), so after a reboot numbering resumes GAP past the newest record or segment name on
+# flash (or past the erase mark, <dir>/log/keep). The unused numbers show as a gap in seq. (If
+# the flash keeps failing, pending records are dropped and counted; numbers of records that
+# never reached flash may then be reused in a later boot, under a different boot_id.)
+#
+# When the log holds max_segments segments the oldest is deleted; `dropped` counts its records
+# and the host sees them as the range below LOG_CHUNK.oldest_seq that it had not pulled.
+#
+# Appending and flushing allocate nothing (preallocated buffer, the segment file kept open). The rarely-run rest (boot recovery, rotation, LOG_READ/LOG_ERASE) is in logmaint.py,
+# imported when needed and dropped again: the heap has no room to keep it resident.
 
-LEASE = 256
+import sys
+
+import myoproto as mp
+
+GAP = 64
+FLUSH_RECORDS = 16
+SEG_BYTES = 16000  # four 4 KB littlefs blocks (each loses a few bytes to its CTZ pointers)
+BUF = 384  # 16 EVENTs (22 B) and a STATUS; a full buffer is flushed at once
+
+
+def maint():
+    import logmaint
+
+    return logmaint
+
+
+def unload():
+    sys.modules.pop("logmaint", None)
 
 
 class EventLog:
-    stores_records = False
+    stores_records = True
 
-    def __init__(self, directory, boot_id):
-        self.path = directory + "/seq"
-        self.boot_id = boot_id
-        self.dropped = 0
-        try:
-            with open(self.path) as f:
-                self.next_seq = int(f.read())
-        except (OSError, ValueError):
-            self.next_seq = 0
-        self.lease_end = self.next_seq
-        self._lease()
+    def __init__(self, directory, boot_id, seg_bytes=SEG_BYTES, max_segments=0,
+                 flush_records=FLUSH_RECORDS):
+        self.dir = directory + "/log"
+        self.seg_bytes = seg_bytes
+        self.flush_records = flush_records
+        self.flush_samples = 2000
+        self.dropped = self.errors = self.n = self.pending = self.size = 0
+        self.since = -1
+        self.buf = bytearray(BUF)
+        self.boot4 = bytearray(4)
+        mp._put_u32(self.boot4, 0, boot_id)
+        self.f = self.xfer = None
+        self.cur = -1
+        maint().recover(self, directory, max_segments)
+        unload()
 
-    def _lease(self):
-        self.lease_end = self.next_seq + LEASE
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(str(self.lease_end))
-        import os
+    # ---- appending (add_event runs inside the detector callback: no allocation)
 
-        os.rename(tmp, self.path)
-
-    def _take(self):
+    def _begin(self, rec_type, n):
+        if self.n + 12 + n > BUF:
+            self.flush()
         seq = self.next_seq
         self.next_seq = seq + 1
-        if self.next_seq >= self.lease_end:
-            self._lease()
+        b = self.buf
+        o = self.n
+        b[o] = 11 + n
+        b[o + 1] = rec_type
+        mp._put_u32(b, o + 2, seq)
+        bb = self.boot4
+        b[o + 6] = bb[0]
+        b[o + 7] = bb[1]
+        b[o + 8] = bb[2]
+        b[o + 9] = bb[3]
         return seq
 
+    def _end(self, n):
+        b = self.buf
+        e = self.n + 10 + n
+        mp._put_u16(b, e, mp.crc16(b, self.n + 1, e))
+        self.n = e + 2
+        self.pending += 1
+
     def add_event(self, onset, duration, kind, channel, peak, area):
-        return self._take()
+        seq = self._begin(mp.EVENT, 10)
+        b = self.buf
+        o = self.n + 10
+        mp._put_u32(b, o, onset)
+        mp._put_u16(b, o + 4, mp.pack_dkc(duration, kind, channel))
+        mp._put_u16(b, o + 6, peak if peak < 0xFFFF else 0xFFFF)
+        mp._put_u16(b, o + 8, area if area < 0xFFFF else 0xFFFF)
+        self._end(10)
+        return seq
 
-    def add_mark(self, sample_index, source):
-        return self._take()
+    def add(self, rec_type, fields):
+        """Log a MARK, STATUS or TIME record (allocates: not for the sample path)."""
+        p = mp.encode_payload(rec_type, fields)
+        n = len(p)
+        seq = self._begin(rec_type, n)
+        o = self.n + 10
+        self.buf[o:o + n] = p
+        self._end(n)
+        return seq
 
-    def add_status(self, fields):
-        return self._take()
+    # ---- making it durable
 
-    def add_time(self, fields):
-        return self._take()
-
-    def tick(self, sample_index):
-        pass
+    def tick(self, pos):
+        """Called once per main-loop pass with the current sample position."""
+        if self.pending:
+            if self.since < 0:
+                self.since = pos
+            if self.pending >= self.flush_records or pos - self.since >= self.flush_samples:
+                try:
+                    self.flush()
+                except OSError:
+                    self.errors += 1  # a failing flash: keep the batch, retry next pass
+                    if self.n > BUF - 64:
+                        self.dropped += self.pending
+                        self.n = self.pending = 0
+        if self.xfer is not None:
+            self.xfer.step()
 
     def flush(self):
-        pass
+        """Write the pending records and sync. Raises OSError if the flash fails."""
+        n = self.n
+        if not n:
+            return
+        if self.cur < 0 or self.size + n > self.seg_bytes:
+            maint().open_segment(self)
+            unload()
+        try:
+            self.f.write(self.buf, 0, n)
+            self.f.flush()
+        except OSError as e:
+            maint().write_failed(self, e)  # re-raises
+        self.size += n
+        self.n = self.pending = 0
+        self.since = -1
+        self.durable = self.next_seq - 1
 
     def fill_permille(self):
-        return 0
+        return self.nsegs * 1000 // self.max_segments
+
+    def close(self):
+        maint().close(self)
+        unload()
+
+    def handle_request(self, link, msg):
+        """LOG_READ / LOG_ERASE (SPEC section 5)."""
+        maint().handle(self, link, msg)
+        if self.xfer is None:
+            unload()
