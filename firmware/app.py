@@ -189,13 +189,12 @@ class App:
             "battery_mv": self.hal.battery_mv(), "dropped": self.dropped,
             "log_fill": self.log.fill_permille(), "cpu_load": min(load, 1000),
             "noise": [min(self.detectors[ch].noise, 0xFFFF) for ch in range(self.channels)]}
-        self.log.add_status(fields)
+        self.log.add(mp.STATUS, fields)
         self.link.send(mp.STATUS, fields)
 
     def mark(self, source, index):
-        seq = self.log.add_mark(index, source)
-        self.hal.serial_write(mp.encode(mp.MARK, seq, {"sample_index": index & 0xFFFFFFFF,
-                                                       "source": source}))
+        fields = {"sample_index": index & 0xFFFFFFFF, "source": source}
+        self.hal.serial_write(mp.encode(mp.MARK, self.log.add(mp.MARK, fields), fields))
 
     def finish(self):
         """The sample source has ended (virtual board run with --once): report and stop."""
@@ -227,7 +226,7 @@ class App:
                 fields = {"ref": msg.seq, "boot_id": self.boot_id,
                           "sample_index": self.ring.write_index & 0xFFFFFFFF, "fs": self.fs,
                           "unix_ms": f["unix_ms"]}
-                self.log.add_time(fields)
+                self.log.add(mp.TIME, fields)
                 link.send(mp.TIME, fields)
             elif t == mp.MARK:
                 link.ack(msg.seq, t)

@@ -136,6 +136,10 @@ class Hal:
             pass  # no host on the other end of the pty
         return n
 
+    def tx_ready(self):
+        """True when the port can take a frame now (the log download waits for it)."""
+        return self._ready(self.wpoll)
+
     def serial_write(self, data):
         # Like a USB CDC port with nobody listening: if the host is not reading, the frame is
         # dropped (the host sees the gap in the frame counter) instead of stalling the sampler.
