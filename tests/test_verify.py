@@ -101,8 +101,18 @@ def test_a_reboot_is_verified_boot_by_boot(tmp_path):
     db = tmp_path / "s.db"
     with SimBoard(speed=10, flash=tmp_path / "f.img") as board, \
             Device.open(board.port) as dev, open_store(db) as store:
-        threading.Timer(2.5, board.reboot).start()
-        result = record_session(dev, store, duration=6.0, raw=True)
+        stop = threading.Event()
+
+        def power_cut_then_more():  # timed after the reboot completes, not by the clock alone
+            time.sleep(2.0)
+            try:
+                board.reboot()
+                time.sleep(3.0)
+            finally:
+                stop.set()
+
+        threading.Thread(target=power_cut_then_more, daemon=True).start()
+        result = record_session(dev, store, duration=60, raw=True, stop=stop)
     assert len(result.boots) == 2
     r = _verify(db, result.session_id, "--all")
     assert r.exit_code == 0, r.output
@@ -157,3 +167,53 @@ def test_replay_errors_name_the_problem(tmp_path):
     r = runner.invoke(main, ["replay", "no_such_recording"])
     assert r.exit_code == 1 and "not a bundled recording" in r.output
     assert len(read_file(p, fs=1000)[0].samples) == 2
+
+
+def _made_session(tmp_path, gap=None, config=True, before=True):
+    """A session as `record --raw` leaves it, built from the bundled recording: raw frames of 100
+    samples from index 500 (minus the frames in `gap`), and the events the device would send."""
+    from myotwitch.rawfile import RawWriter
+
+    x = load_default().samples[:, 0]
+    first = 500
+    store = open_store(tmp_path / "m.db")
+    dev = store.upsert_device("virtual", key="made")
+    store.upsert_boot(dev, 7, 1000)
+    sid = store.new_session(dev, raw=True, channels=[0], fs=1000)
+    store.add_session_boot(sid, dev, 7)
+    if config:
+        store.set_detector_config(sid, 7, dict(detect.DEFAULTS))
+    store.raw_dir.mkdir(exist_ok=True)
+    w = RawWriter(store.raw_path(sid), [0], 1000)
+    w.begin_boot(7)
+    for i in range(first, 40000, 100):
+        if gap is None or not gap[0] <= i < gap[1]:
+            w.add(0, i, x[i:i + 100], 7)
+    w.close()
+    ev = detect.events_to_dicts(detect.detect(x[first:], 1000, first_index=first), 1000)
+    if before:  # sent before the raw stream started
+        ev.insert(0, {"onset": 100, "duration": 9, "kind": "twitch", "peak": 50, "area": 20, "channel": 0})
+    store.add_events(sid, dev, 7, [dict(e, seq=n, kind=detect.KIND_NAMES.index(e["kind"]))
+                                   for n, e in enumerate(ev)])
+    return store, sid, len(ev)
+
+
+def test_events_outside_the_raw_samples_are_set_aside_not_counted(tmp_path):
+    store, sid, n = _made_session(tmp_path, gap=(20000, 20300))
+    with store:
+        v = verify_session(store, sid)
+    assert v.count("before raw data") == 1
+    assert v.count("raw gap") > 0 and v.count("beyond raw data") > 0
+    assert v.count("matched") > 5 and v.problems == 0 and v.agree
+    assert sum(v.count(s) for s in ("matched", "before raw data", "raw gap", "beyond raw data")) == n
+    assert all(p.onset >= 20000 - 200 for p in v.pairs if p.status == "raw gap")
+    r = _verify(tmp_path / "m.db", sid)
+    assert r.exit_code == 0 and "raw gap" in r.output and "AGREE" in r.output
+
+
+def test_a_session_without_recorded_settings_is_not_called_verified(tmp_path):
+    store, sid, _ = _made_session(tmp_path, config=False, before=False)
+    store.close()
+    r = _verify(tmp_path / "m.db", sid)
+    assert r.exit_code == 1
+    assert "NOT recorded with the session" in r.output and "UNVERIFIED" in r.output

@@ -99,7 +99,8 @@ def settle_samples(detect, params: dict, fs: int) -> int:
     return int(fs) + sum(v for k, v in params.items() if k.endswith("_ms")) * int(fs) // 1000
 
 
-def _compare_channel(out, boot_id, ch, dev_events, host_events, lo, hi, settle, hi_is_gap):
+def _compare_channel(out, boot_id, ch, dev_events, host_events, lo, hi, settle, seg_end):
+    """hi: one past the last sample the re-run used (a gap's start, or seg_end)."""
     host = {e["onset"]: e for e in host_events}
     for d in dev_events:
         h = host.pop(d["onset"], None)
@@ -109,8 +110,10 @@ def _compare_channel(out, boot_id, ch, dev_events, host_events, lo, hi, settle, 
             out.append(Pair(boot_id, ch, d["onset"], d, h, "matched" if same else "differing"))
         elif d["onset"] < lo:
             out.append(Pair(boot_id, ch, d["onset"], d, None, "before raw data"))
+        elif offset + settle > seg_end:
+            out.append(Pair(boot_id, ch, d["onset"], d, None, "beyond raw data"))
         elif offset + settle > hi:
-            out.append(Pair(boot_id, ch, d["onset"], d, None, "raw gap" if hi_is_gap else "beyond raw data"))
+            out.append(Pair(boot_id, ch, d["onset"], d, None, "raw gap"))
         else:
             out.append(Pair(boot_id, ch, d["onset"], d, None, "extra"))
     for h in host.values():
@@ -169,7 +172,7 @@ def verify_session(store, session_id: int, detect=None) -> Verification:
             host = [_wire({k: ev[k][i] for k in ("onset", "duration", "kind", "channel", "peak", "area")})
                     for i in range(len(ev))]
             _compare_channel(out.pairs, boot_id, ch, dev, host, seg.first_index,
-                             seg.first_index + n, settle, n < seg.rows)
+                             seg.first_index + n, settle, seg.first_index + seg.rows)
     if not any(b.first_index is not None for b in out.boots):
         raise VerifyError("session %d: the raw file holds no samples to re-run" % session_id)
     out.pairs.sort(key=lambda p: (p.boot_id, p.channel, p.onset))
