@@ -13,7 +13,15 @@ help:
 	@echo "make venv    create .venv and install myotwitch with its test extras"
 	@echo "make clean   remove .venv and caches"
 
-venv: $(STAMP)
+# MicroPython's ESP32 type stubs shadow CPython's stdlib (time, select, ...), so they live in
+# their own folder, used only by tests/test_static_firmware.py (mypy --custom-typeshed-dir).
+MPY_STUBS := $(VENV)/micropython-stubs
+
+venv: $(STAMP) $(MPY_STUBS)/.installed
+
+$(MPY_STUBS)/.installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-user --upgrade --target $(MPY_STUBS) 'micropython-esp32-stubs==1.29.0.post1'
+	touch $@
 
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml

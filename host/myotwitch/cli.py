@@ -303,6 +303,10 @@ def sim(recording, speed, board, fs, flash, once):
 from myotwitch.cli_detect import replay, verify  # noqa: E402
 main.add_command(replay)
 main.add_command(verify)
+from myotwitch.cli_boards import boards  # noqa: E402
+main.add_command(boards)
+from myotwitch.cli_flash import flash  # noqa: E402
+main.add_command(flash)
 
 if __name__ == "__main__":
     main()

@@ -20,7 +20,7 @@ import tty
 from pathlib import Path
 
 from myotwitch import recordings
-from myotwitch.build import cached_sim_build
+from myotwitch.build import Build, cached_sim_build
 from myotwitch.paths import micropython_binary
 
 READY_LINE = b"myotwitch virtual board ready"
@@ -42,7 +42,7 @@ def default_flash_image() -> Path:
 class SimBoard:
     def __init__(self, recording=None, speed: float = 1.0, once: bool = False, flash=None,
                  board: str = "virtual", fs: int | None = None, presses=(), heapsize: str = HEAPSIZE,
-                 flash_blocks: int = 256, max_channels: int = 4):
+                 flash_blocks: int = 256, max_channels: int | None = None, firmware_dir=None):
         self.recording = recordings.load(recording, fs=fs)
         if speed < 0:
             raise SimError("--speed must be >= 0 (0: as fast as the firmware runs)")
@@ -52,7 +52,14 @@ class SimBoard:
         self.presses = list(presses)
         self.heapsize = heapsize
         self.flash_blocks = flash_blocks
+        if max_channels is None:  # what boards/virtual.json says the virtual front end has
+            from myotwitch.boards import get
+
+            max_channels = get("virtual").max_channels
         self.max_channels = max_channels
+        # A deployed firmware directory (myotwitch flash to a unix-port device) instead of the
+        # cached build of the source tree.
+        self.firmware_dir = firmware_dir
         self._tmp = tempfile.TemporaryDirectory(prefix="myotwitch-sim-")
         self.workdir = Path(self._tmp.name)
         self.flash = Path(flash) if flash else self.workdir / "flash.img"
@@ -70,7 +77,10 @@ class SimBoard:
     def start(self, timeout: float = 20.0) -> "SimBoard":
         if self.proc is not None:
             return self
-        self.build = cached_sim_build()
+        if self.firmware_dir is not None:
+            self.build = Build(b"", [], Path(self.firmware_dir))
+        else:
+            self.build = cached_sim_build()
         self.samples_file = recordings.write_i16(self.recording, self.workdir / "samples.i16")
         self.master, self.slave = os.openpty()
         # Raw on the slave: the bytes are frames, not lines of text (no echo, no CR/LF mapping).

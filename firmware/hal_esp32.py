@@ -1,0 +1,241 @@
+# The ESP32 hardware layer (esp32, esp32s3, esp32c3): samples into the ring from machine.ADC
+# paced by machine.Timer, or from an ADS1292/ADS1299 over SPI (ads1x9x.py); the serial link on
+# the REPL's stdin/stdout (USB-UART bridge, USB CDC or USB-Serial-JTAG alike); LED, button,
+# battery and unique id. Everything board-specific comes from the deployed board.json.
+#
+# Timer callbacks on the ESP32 are scheduled, not hard IRQs: they run between bytecodes of the
+# main loop, late by up to milliseconds, and are skipped outright while the scheduler queue is
+# full (a flash write, a long GC). So a callback does not assume one sample per call: it works
+# out from ticks_us how many sample slots have passed and fills all of them, the late ones with
+# the newest reading, counted in `held`. The sample index stays the clock.
+
+import json
+import os
+import select
+import sys
+import time
+
+import machine
+
+DATA_DIR = "/data"  # config and event log; the firmware lives in /fw, so a re-flash leaves it
+DEBOUNCE_MS = 30
+BREAK_RUN = 300  # 0x03 bytes in a row: longer than any COBS frame, so never protocol traffic
+MAX_CATCHUP = 256  # slots filled by one late callback at most; beyond that the ring is lapped
+
+
+class Hal:
+    def __init__(self, board_file="board.json"):
+        with open(board_file) as f:
+            b = json.load(f)
+        self.board = b["name"]
+        self.defaults = {"fs": b["fs"], "channels": b["channels"]}
+        try:
+            os.mkdir(DATA_DIR)
+        except OSError:
+            pass  # exists
+        self.flash_dir = DATA_DIR
+        self.ring = None
+        self.timer = None
+        self.held = 0  # slots filled with a late reading (scheduler latency)
+        self.adcs = []
+        self.front = None
+        spi = b.get("spi")
+        if spi:
+            import ads1x9x
+
+            self.front = ads1x9x.open_front_end(b["front_end"], spi)
+            self.max_channels = min(self.front.channels, 4)
+        else:
+            adc = b["adc"]
+            atten = _atten(adc["atten_db"])
+            for p in adc["pins"]:
+                a = machine.ADC(machine.Pin(p), atten=atten)
+                _width(a, adc["width_bits"])
+                self.adcs.append(a)
+            self.max_channels = len(self.adcs)
+        self._init_led(b.get("led"))
+        btn = b.get("button")
+        self.button = None
+        if btn:
+            self.button = machine.Pin(btn["pin"], machine.Pin.IN, machine.Pin.PULL_UP
+                                      if btn.get("active_low", True) else machine.Pin.PULL_DOWN)
+            self.btn_invert = 1 if btn.get("active_low", True) else 0
+            self.btn_raw = 0
+            self.btn_state = 0
+            self.btn_since = time.ticks_ms()
+        bat = b.get("battery")
+        self.bat = None
+        if bat:
+            self.bat = machine.ADC(machine.Pin(bat["pin"]), atten=_atten(11))
+            # milli-ratio keeps battery_mv in small ints (no long-int allocation)
+            self.bat_ratio = (bat["r_top"] + bat["r_bottom"]) * 1000 // bat["r_bottom"]
+        del b
+        self.stdin = sys.stdin.buffer
+        self.stdout = sys.stdout.buffer
+        self.rpoll = select.poll()
+        self.rpoll.register(sys.stdin, select.POLLIN)
+        self.one = bytearray(1)
+        self.breaks = 0
+        self.tick_cb = self._tick  # bound once: the callback must not allocate
+
+    def _init_led(self, led):
+        self.led_pin = None
+        self.np = None
+        if not led:
+            return
+        if led.get("kind", "gpio") == "ws2812":
+            import neopixel
+
+            self.np = neopixel.NeoPixel(machine.Pin(led["pin"]), 1)
+        else:
+            self.led_pin = machine.Pin(led["pin"], machine.Pin.OUT)
+            self.led_invert = 1 if led.get("active_low", False) else 0
+        self.led(0)
+
+    # ---- sampling
+
+    def start_sampling(self, ring, fs, channels):
+        self.ring = ring
+        self.fs = fs
+        self.channels = channels
+        self.frac = 0  # elapsed us * fs not yet turned into samples
+        self.t_last = time.ticks_us()
+        if self.front is not None:
+            self.front.start(ring, fs, channels, self)
+            return
+        self.timer = machine.Timer(0)
+        self.timer.init(mode=machine.Timer.PERIODIC, freq=fs, callback=self.tick_cb)
+
+    def stop_sampling(self):
+        if self.timer is not None:
+            self.timer.deinit()
+            self.timer = None
+        if self.front is not None:
+            self.front.stop()
+        self.ring = None
+
+    def owed(self):
+        """Sample slots passed since the last call (the clock, not the call count)."""
+        now = time.ticks_us()
+        dt = time.ticks_diff(now, self.t_last)
+        if dt > 500000:
+            dt = 500000  # keeps dt * fs a small int; the ring is lapped long before anyway
+        self.frac += dt * self.fs
+        self.t_last = now
+        n = self.frac // 1000000
+        self.frac -= n * 1000000
+        return n
+
+    def _tick(self, _t):
+        ring = self.ring
+        if ring is None:
+            return
+        n = self.owed()
+        if n <= 0:
+            return
+        if n > MAX_CATCHUP:
+            # The ring holds fewer slots than that: write the last MAX_CATCHUP and let the
+            # index jump, so the consumers count the gap as dropped (Ring.catch_up).
+            ring.write_index += n - MAX_CATCHUP
+            n = MAX_CATCHUP
+        self.held += n - 1
+        bufs = ring.bufs
+        mask = ring.mask
+        w = ring.write_index
+        adcs = self.adcs
+        for ch in range(self.channels):
+            v = adcs[ch].read_u16() - 32768  # centred: the front ends idle at mid-supply
+            buf = bufs[ch]
+            for k in range(n):
+                buf[(w + k) & mask] = v
+        ring.write_index = w + n
+
+    def pump(self):
+        pass  # the timer (or DRDY) fills the ring by itself
+
+    def finished(self):
+        return False
+
+    # ---- serial: the REPL's stdin/stdout, whatever USB or UART carries it
+
+    def serial_read(self, buf):
+        one = self.one
+        n = 0
+        for _ in self.rpoll.ipoll(0):  # ipoll allocates no result list
+            while n < len(buf):
+                if not self.stdin.readinto(one):
+                    break
+                c = one[0]
+                buf[n] = c
+                n += 1
+                if c == 3:
+                    self.breaks += 1
+                    if self.breaks >= BREAK_RUN:
+                        # `myotwitch flash` asks for the REPL: leave the app (main.py restores
+                        # Ctrl-C and returns to the prompt).
+                        raise KeyboardInterrupt
+                else:
+                    self.breaks = 0
+                if not self._more():
+                    break
+            break
+        return n
+
+    def _more(self):
+        for _ in self.rpoll.ipoll(0):
+            return True
+        return False
+
+    def serial_write(self, data):
+        self.stdout.write(data)
+
+    # ---- the rest of the board
+
+    def led(self, on):
+        if self.led_pin is not None:
+            self.led_pin.value((1 if on else 0) ^ self.led_invert)
+        elif self.np is not None:
+            self.np[0] = (0, 24, 8) if on else (0, 0, 0)
+            self.np.write()
+
+    def button_pressed(self):
+        """True once per press, after the pin has been stable for DEBOUNCE_MS."""
+        b = self.button
+        if b is None:
+            return False
+        v = b.value() ^ self.btn_invert
+        now = time.ticks_ms()
+        if v != self.btn_raw:
+            self.btn_raw = v
+            self.btn_since = now
+            return False
+        if v != self.btn_state and time.ticks_diff(now, self.btn_since) >= DEBOUNCE_MS:
+            self.btn_state = v
+            return v == 1
+        return False
+
+    def battery_mv(self):
+        if self.bat is None:
+            return 0
+        return self.bat.read_uv() // 1000 * self.bat_ratio // 1000
+
+    def unique_id(self):
+        return machine.unique_id()
+
+    def idle(self, ms):
+        time.sleep_ms(ms)
+
+    def reset(self):
+        machine.reset()
+
+
+def _atten(db):
+    name = {0: "ATTN_0DB", 2.5: "ATTN_2_5DB", 6: "ATTN_6DB", 11: "ATTN_11DB"}[db]
+    return getattr(machine.ADC, name)
+
+
+def _width(adc, bits):
+    # Only the original ESP32 has a settable width; read_u16 scales every width to 16 bits.
+    const = getattr(machine.ADC, "WIDTH_%dBIT" % bits, None)
+    if const is not None and hasattr(adc, "width"):
+        adc.width(const)

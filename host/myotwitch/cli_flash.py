@@ -1,0 +1,101 @@
+"""`myotwitch flash`: a thin layer over myotwitch.flash (see there for the on-device layout)."""
+
+import click
+
+
+@click.command("flash")
+@click.option("--board", "-b", "board_name", required=True, metavar="BOARD",
+              help="Board name (see `myotwitch boards`) or path to a board file.")
+@click.option("--port", "-p", envvar="MYOTWITCH_PORT", default=None, metavar="PORT",
+              help="Serial port (default: auto-detect an ESP32 USB-serial adapter).")
+@click.option("--micropython", "image", type=click.Path(exists=True, dir_okay=False),
+              default=None, metavar="FIRMWARE.bin",
+              help="First write this MicroPython image with esptool (chip checked, offset per chip).")
+@click.option("--erase", is_flag=True,
+              help="Also forget the device's config and event log (with --micropython: erase "
+                   "the whole flash first).")
+@click.option("--dry-run", is_flag=True, help="Print every step; touch no device.")
+def flash(board_name, port, image, erase, dry_run):
+    """Put MicroPython (optional) and the myotwitch firmware on a board, then check that it
+    boots and reports the build just deployed. Config and event log survive unless --erase."""
+    from myotwitch import flash as fl
+    from myotwitch.boards import BoardError, get
+    from myotwitch.ports import PortError, resolve_port
+
+    try:
+        board = get(board_name)
+    except BoardError as e:
+        raise click.ClickException(str(e)) from None
+    echo = click.echo
+    try:
+        if dry_run:
+            port = port or "<auto-detected port>"
+        else:
+            port = resolve_port(port)
+    except PortError as e:
+        raise click.ClickException(str(e)) from None
+    if board.virtual and image:
+        raise click.ClickException("the virtual board runs the unix port: no MicroPython image "
+                                   "to write")
+    pre = "would " if dry_run else ""
+    try:
+        if image:
+            echo("%sdetect the chip on %s with esptool and check it is %s" % (pre, port, board.chip))
+            for cmd in fl.flash_steps(board, port, image, erase):
+                echo("%srun: esptool %s" % (pre, " ".join(cmd[3:])))
+            if not dry_run:
+                fl.write_micropython(board, port, image, erase, progress=echo)
+        payload = fl.build_payload(board)
+        size = sum(len(d) for d in payload.slot_files.values())
+        echo("built firmware %s for %s (%s): %d files, %d bytes, .mpy v%s"
+             % (payload.build.hash_hex, board.name, board.march or "host",
+                len(payload.slot_files), size,
+                payload.mpy_header[0] if payload.mpy_header else "-"))
+        if dry_run:
+            echo("would open %s with mpremote (raw REPL, no soft reset), stopping a running "
+                 "firmware" % port)
+            echo("would read sys.implementation._mpy and check it loads .mpy v%s"
+                 % (payload.mpy_header[0] if payload.mpy_header else "-"))
+            echo("would hash fw/a, fw/b and main.py on the board and copy only files that differ, "
+                 "into the slot that is not active")
+            if erase and not image:
+                echo("would erase data/ (config and event log)")
+            for n in sorted(payload.slot_files):
+                echo("  fw/<slot>/%s  sha256 %s" % (n, payload.hashes[n][:16]))
+            echo("  main.py (boot entry, replaced by rename)")
+            echo("would switch fw/active to the new slot (write fw/active.tmp, rename)")
+            if not board.virtual:
+                echo("would reset the board, wait for HELLO and check build %s"
+                     % payload.build.hash_hex)
+            return
+        t = fl.open_transport(port)
+        try:
+            state = fl.probe(t)
+            echo("board: %s, MicroPython %s" % (state.platform, state.version))
+            fl.check_compatible(state, payload, board)
+            if erase and not image:
+                fl.erase_data(t, progress=echo)
+            res = fl.deploy(t, payload, progress=echo)
+            echo("copied %d file(s) into slot %s%s" % (len(res.copied), res.slot,
+                                                       ", switched" if res.switched else ""))
+            if board.virtual:
+                t.close()
+                return
+            info = fl.reset_and_hello(t, port, payload.build.hash_hex, progress=echo)
+            t = None
+        finally:
+            if t is not None:
+                t.close()
+        echo("ok: %s runs build %s (firmware %s, %d Hz, %d channel(s))"
+             % (info.board, info.build_hash, info.fw_version, info.fs, info.channels))
+    except (fl.FlashError, FileNotFoundError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    except Exception as e:
+        from mpremote.transport import TransportError
+        from serial import SerialException
+
+        if isinstance(e, (TransportError, SerialException, OSError)):
+            raise click.ClickException(
+                "the connection to the board broke off (%s). The previous firmware still boots; "
+                "check the cable and run `myotwitch flash` again." % e) from None
+        raise
