@@ -53,12 +53,12 @@ class Ads1x9x:
         self.start_pin = start
         self.pwdn = pwdn
         self.shift = shift
-        self.frame = bytearray(3 + 3 * self.channels)
         self.cmd = bytearray(1)
         self.reg = bytearray(3)
         self.ring = None
         self.irq_cb = self._drdy  # bound once: the callback must not allocate
         self.power_up()
+        self.frame = bytearray(3 + 3 * self.channels)
 
     # ---- register access (SDATAC mode)
 
@@ -99,8 +99,14 @@ class Ads1x9x:
         time.sleep_ms(1)  # 18 tCLK; generous
         self.command(_SDATAC)  # the chip wakes in RDATAC: stop it to reach the registers
         ident = self.read_reg(0)
-        # ID: ADS1292(R) has bits 7..5 = 0b010 (0x53/0x73); ADS1299 has bits 3..2 = 0b11 (0x3E)
-        ok = (ident & 0xE0) == 0x40 if self.kind == "ads1292" else (ident & 0x0C) == 0x0C
+        # ID register: bit 4 is always set; ADS1292 0x53, ADS1292R 0x73 (bits 1..0 = 0b11);
+        # ADS1299 family bits 3..2 = 0b11, bits 1..0 = 4/6/8 channels (0x3C, 0x3D, 0x3E).
+        if self.kind == "ads1292":
+            ok = ident & 0x13 == 0x13
+        else:
+            ok = ident & 0x1C == 0x1C and ident & 3 < 3
+            if ok:
+                self.channels = (4, 6, 8)[ident & 3]
         if not ok:
             raise OSError("%s not answering on SPI (ID register 0x%02x): check the wiring"
                           % (self.kind, ident))
@@ -132,7 +138,7 @@ class Ads1x9x:
             w(0x02, 0xC0)  # CONFIG2: bits 7..6 set, test signal off
             w(0x03, 0xEC)  # CONFIG3: internal reference, BIAS buffer on, BIASREF internal
             time.sleep_ms(150)  # reference settling
-            for ch in range(8):
+            for ch in range(self.channels):
                 # CHnSET: gain, SRB2 open, normal input; unused: powered down, shorted
                 w(0x05 + ch, g if ch < channels else 0x81)
             w(0x0D, (1 << channels) - 1)  # BIAS_SENSP from the used channels

@@ -24,16 +24,16 @@ MAX_CATCHUP = 256  # slots filled by one late callback at most; beyond that the 
 
 
 class Hal:
-    def __init__(self, board_file="board.json"):
+    def __init__(self, board_file="board.json", data_dir=DATA_DIR):
         with open(board_file) as f:
             b = json.load(f)
         self.board = b["name"]
         self.defaults = {"fs": b["fs"], "channels": b["channels"]}
         try:
-            os.mkdir(DATA_DIR)
+            os.mkdir(data_dir)
         except OSError:
             pass  # exists
-        self.flash_dir = DATA_DIR
+        self.flash_dir = data_dir
         self.ring = None
         self.timer = None
         self.held = 0  # slots filled with a late reading (scheduler latency)
@@ -118,10 +118,12 @@ class Hal:
         """Sample slots passed since the last call (the clock, not the call count)."""
         now = time.ticks_us()
         dt = time.ticks_diff(now, self.t_last)
-        if dt > 500000:
-            dt = 500000  # keeps dt * fs a small int; the ring is lapped long before anyway
-        self.frac += dt * self.fs
         self.t_last = now
+        if dt > 500000:
+            # A long stall: count it in ms, so the product stays a small int (no allocation).
+            self.frac = 0
+            return dt // 1000 * self.fs // 1000
+        self.frac += dt * self.fs
         n = self.frac // 1000000
         self.frac -= n * 1000000
         return n
