@@ -196,7 +196,7 @@ def test_cli_against_the_virtual_board(tmp_path):
 
 def test_sim_command_prints_the_port_and_stops_on_ctrl_c(tmp_path):
     env = dict(os.environ, MYOTWITCH_DATA_DIR=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-m", "myotwitch.cli", "sim", "--speed", "5"],
+    proc = subprocess.Popen([sys.executable, "-m", "myotwitch", "sim", "--speed", "5"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         port = None

@@ -307,6 +307,3 @@ from myotwitch.cli_boards import boards  # noqa: E402
 main.add_command(boards)
 from myotwitch.cli_flash import flash  # noqa: E402
 main.add_command(flash)
-
-if __name__ == "__main__":
-    main()
