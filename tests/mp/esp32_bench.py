@@ -188,6 +188,19 @@ if hal.front is None:
     assert hal.led_pin.v == 0
     assert hal.battery_mv() == 0
     print("ok led")
+    # serial: bytes through; a run of 300 Ctrl-C (never protocol traffic) leaves the app
+    buf = bytearray(64)
+    n = hal.serial_read(buf)
+    assert bytes(buf[:3]) == b"\x01\x02\x00", bytes(buf[:n])
+    got = n
+    try:
+        for _ in range(20):
+            got += hal.serial_read(buf)
+        raise AssertionError("no KeyboardInterrupt after %d bytes" % got)
+    except KeyboardInterrupt:
+        pass
+    assert hal.breaks == 300 and got < 303
+    print("ok break")
 else:
     # ---- ADS1292R over SPI
     ads = hal.front
