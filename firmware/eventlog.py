@@ -1,7 +1,8 @@
 # The power-safe event log: records (SPEC section 10) appended to segment files on littlefs.
 #
 # <dir>/log/<first seq, 8 hex digits>  segments of at most seg_bytes of whole records
-# <dir>/log/keep                       u32 LE: records below it were erased by the host
+# <dir>/log/state                      keep_from u32 (records below were erased by the host),
+#                                      floor u32 (the first seq of the latest boot), LE
 #
 # Records collect in a RAM buffer and reach flash in one write + sync per batch: littlefs copies
 # the file's last block on the first append after a sync, so a sync per event would cost a 4 KB
@@ -11,10 +12,11 @@
 # A littlefs sync is atomic, so a power cut loses only what was still in RAM; recovery also
 # checks every record's CRC and never appends after a bad one.
 #
-# Sequence numbers never repeat: at most GAP - 1 numbers are ever handed out beyond the last
-# record on flash (live EVENT frames carry them before they are durable; at most BUF / 17 are
-# pending), so after a reboot numbering resumes GAP past the newest record or segment name on
-# flash (or past the erase mark, <dir>/log/keep). The unused numbers show as a gap in seq. (If
+# Sequence numbers never repeat: at most GAP - 1 numbers are ever handed out beyond the newest
+# record on flash or the boot's first number (live EVENT frames carry numbers before they are
+# durable; at most BUF / 17 are pending), so after a reboot numbering resumes GAP past the
+# newest of: last record, segment name, erase mark, previous boot's first number (all on flash).
+# The unused numbers show as a gap in seq. (If
 # the flash keeps failing, pending records are dropped and counted; numbers of records that
 # never reached flash may then be reused in a later boot, under a different boot_id.)
 #
@@ -67,7 +69,7 @@ class EventLog:
 
     def _begin(self, rec_type, n):
         if self.n + 12 + n > BUF:
-            self.flush()
+            self._try_flush()
         seq = self.next_seq
         self.next_seq = seq + 1
         b = self.buf
@@ -118,15 +120,18 @@ class EventLog:
             if self.since < 0:
                 self.since = pos
             if self.pending >= self.flush_records or pos - self.since >= self.flush_samples:
-                try:
-                    self.flush()
-                except OSError:
-                    self.errors += 1  # a failing flash: keep the batch, retry next pass
-                    if self.n > BUF - 64:
-                        self.dropped += self.pending
-                        self.n = self.pending = 0
+                self._try_flush()
         if self.xfer is not None:
             self.xfer.step()
+
+    def _try_flush(self):
+        try:
+            self.flush()
+        except OSError:
+            self.errors += 1  # a failing flash: keep the batch and retry, unless it is full
+            if self.n > BUF - 64:
+                self.dropped += self.pending
+                self.n = self.pending = 0
 
     def flush(self):
         """Write the pending records and sync. Raises OSError if the flash fails."""

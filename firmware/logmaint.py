@@ -70,26 +70,30 @@ def recover(log, directory, max_segments):
         st = os.statvfs(directory)
         max_segments = max(2, (st[2] - 16) * 3 // 4 // (log.seg_bytes // st[0] + 2))
     log.max_segments = max_segments
-    log.keep_from = 0
+    log.keep_from = floor = 0
     try:
-        with open(d + "/keep", "rb") as f:
-            b = bytearray(4)
-            if f.readinto(b) == 4:
+        with open(d + "/state", "rb") as f:
+            b = bytearray(8)
+            if f.readinto(b) == 8:
                 log.keep_from = u32(b, 0)
+                floor = u32(b, 4) + eventlog.GAP
     except OSError:
         pass
     segs = segments(log)
     last = -1
     good = True
     size = 0
-    n = 0
+    n = floor
     if segs:
         last, good, size = scan(name(log, segs[-1]))
-        n = (last if last > segs[-1] else segs[-1]) + eventlog.GAP
-    if log.keep_from and log.keep_from + eventlog.GAP > n:
+        top = (last if last > segs[-1] else segs[-1]) + eventlog.GAP
+        if top > n:
+            n = top
+    if floor and log.keep_from + eventlog.GAP > n:
         n = log.keep_from + eventlog.GAP
-    log.next_seq = n
+    log.next_seq = log.floor = n
     log.durable = n - 1
+    write_state(log)  # this boot's first number: the floor of the next boot's numbering
     log.nsegs = len(segs)
     log.oldest = segs[0] if segs else -1
     if segs and good and size < log.seg_bytes:
@@ -100,6 +104,16 @@ def recover(log, directory, max_segments):
         log.f = open(name(log, log.cur), "ab")
     else:
         new_segment(log, n)  # never append after a bad record
+
+
+def write_state(log):
+    # <dir>/log/state: keep_from u32, first seq of the latest boot u32; replaced atomically.
+    b = bytearray(8)
+    mp._put_u32(b, 0, log.keep_from)
+    mp._put_u32(b, 4, log.floor)
+    with open(log.dir + "/state~", "wb") as f:
+        f.write(b)
+    os.rename(log.dir + "/state~", log.dir + "/state")
 
 
 def new_segment(log, first):
@@ -172,12 +186,8 @@ def erase(log, up_to):
         up_to = log.durable
     if up_to < log.keep_from:
         return
-    b = bytearray(4)
-    mp._put_u32(b, 0, up_to + 1)
-    with open(log.dir + "/keep.tmp", "wb") as f:
-        f.write(b)
-    os.rename(log.dir + "/keep.tmp", log.dir + "/keep")
-    log.keep_from = up_to + 1
+    log.keep_from = up_to + 1  # first, like a drop: RAM never shows more than flash holds
+    write_state(log)
     segs = segments(log)
     for i in range(len(segs)):
         end = segs[i + 1] - 1 if i + 1 < len(segs) else log.durable
@@ -201,8 +211,11 @@ def handle(log, link, msg):
         link.ack(msg.seq, msg.type)
         return
     log.flush()
-    if log.size:  # the segment being read is never appended to meanwhile
-        new_segment(log, log.next_seq)
+    if log.size:
+        # The segment being read is never appended to meanwhile: the next flush starts a new
+        # one (and rotates, if it must; a read never drops records itself).
+        close_segment(log)
+        log.cur = -1
     f = msg.fields
     log.xfer = Transfer(log, link, msg.seq, f["from_seq"], f["to_seq"])
 
