@@ -6,11 +6,13 @@
 # statistics, never on the event state, so the host can rebuild it exactly without a loop
 # per sample; only the hysteresis and the per-event work are sequential.
 #
-# Bounds (MicroPython small ints are 31-bit signed on 32-bit chips, |v| < 2**30), x in int16:
-#   c = x[n]-x[n-1]-x[n-D]+x[n-D-1]: |c| <= 4*32768 = 2**17
-#   e = moving sum of |c| over W <= 64: < 2**23;  block sum s over 128: < 2**24
-#   mu4 = min(s) >> 5 < 2**19;  mu4*thr (thr < 2**10) < 2**29;  (that >> 6) * W < 2**29
-#   area stops growing at 2**29 (< 2**29 + 2**17 < 2**30); 8-sample sums < 2**18
+# Bounds (MicroPython small ints are 31-bit signed on 32-bit chips, |v| < 2**30), x in int16,
+# l <= 4 (2 kHz), d <= 50, w <= 64:
+#   f = b[n] - b[n-d], |b| <= l * 65535 < 2**18, so |f| = c < 2**19
+#   e = moving sum of c over w: < 2**26;  block sum over 128: < 2**27
+#   mu4 = min(block sums) >> 5, clamped to < 2**19;  mu4 * thr (thr < 2**10) < 2**29;
+#   ((mu4 * thr) >> 6) * w < 2**29;  c * w < 2**26
+#   area stops growing at 2**29 (so < 2**29 + 2**20); 8-sample sums of x < 2**18
 # so every intermediate fits; tests/test_detector_twin.py checks it at full-scale input.
 
 from array import array
@@ -20,11 +22,12 @@ PARAMS = (
     ("det_thresh", 80, 16, 1023, "1/16 floor", "envelope level that starts an event"),
     ("det_off", 40, 8, 1023, "1/16 floor", "envelope level that keeps it going"),
     ("det_win_ms", 8, 1, 32, "ms", "envelope window"),
-    ("det_hold_ms", 20, 1, 500, "ms", "quiet time that ends an event"),
+    ("det_hold_ms", 60, 1, 500, "ms", "quiet time that ends an event"),
     ("det_twitch_ms", 30, 1, 1000, "ms", "longest twitch"),
     ("det_burst_ms", 300, 1, 4000, "ms", "longest burst; longer is a contraction"),
-    ("det_mains_hz", 50, 0, 65, "Hz", "mains comb; below 40 off"),
+    ("det_mains_hz", 0, 0, 65, "Hz", "mains comb; below 40 off"),
     ("det_step", 8, 0, 16, "1/16 peak", "level shift making an artifact; 0 off"),
+    ("det_sided", 3, 0, 16, "1/16 peak", "smaller swing making an artifact; 0 off"),
     ("det_sat_lo", 0, -32768, 32767, "counts", "at or below: saturated"),
     ("det_sat_hi", 4095, -32768, 32767, "counts", "at or above: saturated"),
     ("det_rr_lo_ms", 300, 100, 3000, "ms", "shortest heartbeat interval"),
@@ -45,7 +48,7 @@ class Detector:
     def __init__(self, channel, fs, params, emit):
         self.channel = channel
         self.emit = emit
-        self.dl = _arr("h", 128)  # raw samples: comb taps and the 8-sample levels
+        self.dl = _arr("h", 128)  # raw samples: filter taps and the 8-sample levels
         self.ah = _arr("i", 64)  # |c| over the envelope window
         self.st = _arr("i", 32)  # block sums: the noise floor is their minimum (~4 s)
         self.configure(fs, params)
@@ -60,7 +63,10 @@ class Detector:
         self.burst = params["det_burst_ms"] * fs // 1000
         hz = params["det_mains_hz"]
         self.d = fs // hz if hz >= 40 else 0
+        self.l = max(1, fs // 500)  # band-pass half-length: 2 ms, peak gain near 185 Hz
+        self.tail = self.w + self.d + self.l - 2  # what the filters add to an event's length
         self.step = params["det_step"]
+        self.sided = params["det_sided"]
         self.lo = params["det_sat_lo"]
         self.hi = params["det_sat_hi"]
         self.rr_lo = params["det_rr_lo_ms"] * fs // 1000
@@ -69,6 +75,7 @@ class Detector:
 
     def reset(self):
         self.fresh = 1  # the first sample fills the delay line: no start-up transient
+        self.f = 0
         self.e = 0
         self.bsum = 0
         self.bpos = 0
@@ -88,6 +95,8 @@ class Detector:
         self.base = 0
         self.r_last = -65536  # far before any rhythm (intervals < 6000)
         self.r_iv = 0
+        self.r_pk = 0
+        self.r_n = 0
 
     def process(self, buf, start, count, first_index, mask):
         dl = self.dl
@@ -101,7 +110,12 @@ class Detector:
                 ah[k] = 0
         w = self.w
         d = self.d
+        l = self.l
+        l2 = 2 * l
+        dl1 = d + l
+        dl2 = d + l2
         hold = self.hold
+        f = self.f
         e = self.e
         bsum = self.bsum
         bpos = self.bpos
@@ -118,11 +132,12 @@ class Detector:
             x = buf[i & mask]
             i += 1
             dl[idx & 127] = x
-            c = x - dl[(idx - 1) & 127]
+            # f[n] = b[n] - b[n-d], b[n] = sum(x[n-l+1..n]) - sum(x[n-2l+1..n-l]): advanced
+            # by its exact integer increment (an FIR, so no rounding ever accumulates).
+            f += x - 2 * dl[(idx - l) & 127] + dl[(idx - l2) & 127]
             if d:
-                c -= dl[(idx - d) & 127] - dl[(idx - d - 1) & 127]
-            if c < 0:
-                c = -c
+                f -= dl[(idx - d) & 127] - 2 * dl[(idx - dl1) & 127] + dl[(idx - dl2) & 127]
+            c = f if f >= 0 else -f
             e += c - ah[(idx - w) & 63]
             ah[idx & 63] = c
             bsum += c
@@ -153,6 +168,7 @@ class Detector:
                 ton = self.ton
                 toff = self.toff
             idx += 1
+        self.f = f
         self.e = e
         self.bsum = bsum
         self.bpos = bpos
@@ -172,9 +188,11 @@ class Detector:
         for k in range(32):
             if st[k] < m:
                 m = st[k]
-        mu4 = m >> 5  # mean |c| per sample, in 1/4 counts
+        mu4 = m >> 5  # mean |f| per sample, in 1/4 counts
         if mu4 < 4:
             mu4 = 4
+        elif mu4 > 524287:
+            mu4 = 524287  # only full-scale garbage gets here; keeps mu4 * thr < 2**29
         self.noise = mu4 >> 2
         w = self.w
         self.ton = ((mu4 * self.thr) >> 6) * w
@@ -189,8 +207,9 @@ class Detector:
         while ah[k & 63] * w <= ton:
             k += 1
         self.onset = k
+        g = k - min(w, 56)  # the level before: clear of the rise (and within the delay line)
         b = 0
-        for j in range(k - 8, k):
+        for j in range(g - 8, g):
             b += dl[j & 127]
         self.base = b
         area = 0
@@ -215,13 +234,15 @@ class Detector:
         shift = -base
         for j in range(idx - 8, idx):
             shift += dl[j & 127]
-        dur = last - onset + 2 - self.w - self.d
+        dur = last - onset - self.tail
         if dur < 1:
             dur = 1
         if xmax >= self.hi or xmin <= self.lo:
             kind = 3
         elif self.step and 2 * abs(shift) > self.step * peak:
-            kind = 3
+            kind = 3  # the level moved and stayed: a step or an electrode pop
+        elif 16 * min(8 * xmax - base, base - 8 * xmin) < self.sided * (8 * peak):
+            kind = 3  # a one-sided excursion (pop, ramp, kink); potentials swing both ways
         elif dur <= self.twitch:
             kind = 0
         elif dur <= self.burst:
@@ -229,24 +250,29 @@ class Detector:
         else:
             kind = 2
         if kind < 2 and self.rr_hi:
-            kind = self.rhythm(onset, kind)
+            kind = self.rhythm(onset, peak, kind)
         self.emit(onset, min(dur, 4095), kind, self.channel, min(peak, 65535),
                   min(area >> 4, 65535))
 
-    def rhythm(self, onset, kind):
-        # Heartbeats recur at a steady interval; twitches do not. A short event one (or two,
-        # a missed beat) steady interval(s) after the last beat is an ECG artifact.
+    def rhythm(self, onset, peak, kind):
+        # Heartbeats recur at a steady interval with a steady size; twitches do not. A short
+        # event one (or, a beat missed, two) interval(s) after the last beat and within 1/4 of
+        # its peak extends the rhythm; from the second such interval on, it is an ECG artifact.
         iv = onset - self.r_last
         r = self.r_iv
-        if r and 8 * abs(iv - r) <= r:
-            self.r_iv = iv
-            self.r_last = onset
-            return 3
-        if r and 8 * abs(iv - 2 * r) <= 2 * r:
-            self.r_last = onset
-            return 3
+        if r and 4 * abs(peak - self.r_pk) <= self.r_pk:
+            one = 8 * abs(iv - r) <= r
+            if one or 4 * abs(iv - 2 * r) <= r:
+                if one:
+                    self.r_iv = iv
+                self.r_last = onset
+                self.r_pk = peak
+                self.r_n += 1
+                return 3 if self.r_n >= 2 else kind
         if r and iv < r:
             return kind  # between beats: leave the rhythm alone
         self.r_iv = iv if self.rr_lo <= iv <= self.rr_hi else 0
         self.r_last = onset
+        self.r_pk = peak
+        self.r_n = 0
         return kind

@@ -1,7 +1,7 @@
 """The device's twitch detector in NumPy: the same events, bit for bit, from the same samples.
 
 `firmware/detector.py` is the definition (algorithm and units: firmware/DETECTOR.md). It was
-designed so that this twin needs no loop per sample: the filters are FIRs (difference, mains
+designed so that this twin needs no loop per sample: the filters are FIRs (box band-pass, mains
 comb, moving sum: exact with integer cumsum), the noise floor depends only on fixed 128-sample
 blocks counted from reset (exact with reshape + sliding minimum), and the hysteresis reduces to
 grouping the samples above the offset level. Only per-event work (onset refinement, features,
@@ -59,7 +59,7 @@ def _derived(fs: int, p: dict) -> dict:
         "w": min(64, max(1, p["det_win_ms"] * fs // 1000)),
         "hold": max(1, p["det_hold_ms"] * fs // 1000),
         "twitch": p["det_twitch_ms"] * fs // 1000, "burst": p["det_burst_ms"] * fs // 1000,
-        "d": fs // hz if hz >= 40 else 0, "step": p["det_step"],
+        "d": fs // hz if hz >= 40 else 0, "step": p["det_step"], "sided": p["det_sided"], "l": max(1, fs // 500),
         "lo": p["det_sat_lo"], "hi": p["det_sat_hi"],
         "rr_lo": p["det_rr_lo_ms"] * fs // 1000, "rr_hi": p["det_rr_hi_ms"] * fs // 1000,
     }
@@ -79,19 +79,10 @@ def _samples(samples) -> np.ndarray:
     return x.astype(np.int32)
 
 
-def detect(samples, fs, params=None, channel=0, first_index=0) -> np.ndarray:
-    """The events the device emits for these samples of one channel, starting from reset().
-
-    samples: 1-D int16 counts; fs: Hz; params: detector CONFIG keys (missing ones default);
-    first_index: the device's sample index of samples[0] (events carry absolute onsets).
-    """
-    p = check_params(params)
-    q = _derived(int(fs), p)
-    x = _samples(samples)
+def stages(x, q):
+    """(padded x, |f|, cumsum of |f|, envelope e, onset and offset thresholds per block)."""
     n = len(x)
-    if n == 0:
-        return np.zeros(0, EVENT_DTYPE)
-    w, d, hold = q["w"], q["d"], q["hold"]
+    w, d = q["w"], q["d"]
     xp = np.empty(n + PAD, np.int32)
     xp[:PAD] = x[0]
     xp[PAD:] = x
@@ -99,10 +90,17 @@ def detect(samples, fs, params=None, channel=0, first_index=0) -> np.ndarray:
     def lag(k):
         return xp[PAD - k:PAD - k + n]
 
-    c = x - lag(1)
-    if d:
-        c -= lag(d) - lag(d + 1)
-    a = np.abs(c)  # < 2**17
+    # f = b - b[n-d], b = sum of the last l samples minus the l before them (firmware: f)
+    cx = np.zeros(n + PAD + 1, np.int64)
+    np.cumsum(xp, out=cx[1:])
+    l = q["l"]
+
+    def box(k):  # sum of xp over the l samples ending k samples ago (per output sample)
+        return cx[PAD + 1 - k:PAD + 1 - k + n] - cx[PAD + 1 - k - l:PAD + 1 - k - l + n]
+
+    b = box(0) - box(l)
+    f = b - (box(d) - box(d + l)) if d else b
+    a = np.abs(f)  # < 2**20
     cs = np.zeros(n + 1, np.int64)
     np.cumsum(a, out=cs[1:])
     t1 = np.arange(1, n + 1)
@@ -115,10 +113,27 @@ def detect(samples, fs, params=None, channel=0, first_index=0) -> np.ndarray:
     sp = np.full(BLOCKS + nblk, BIG, np.int64)
     sp[BLOCKS:BLOCKS + full] = s
     m = np.lib.stride_tricks.sliding_window_view(sp[:BLOCKS + nblk - 1], BLOCKS).min(axis=1)
-    mu4 = np.maximum(m >> 5, 4)
+    mu4 = np.clip(m >> 5, 4, 524287)
     ton_b = ((mu4 * q["thr"]) >> 6) * w
     toff_b = ((mu4 * q["off"]) >> 6) * w
     ton_b[0] = toff_b[0] = BIG
+    return xp, a, cs, e, ton_b, toff_b
+
+
+def detect(samples, fs, params=None, channel=0, first_index=0) -> np.ndarray:
+    """The events the device emits for these samples of one channel, starting from reset().
+
+    samples: 1-D int16 counts; fs: Hz; params: detector CONFIG keys (missing ones default);
+    first_index: the device's sample index of samples[0] (events carry absolute onsets).
+    """
+    p = check_params(params)
+    q = _derived(int(fs), p)
+    x = _samples(samples)
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, EVENT_DTYPE)
+    w, hold = q["w"], q["hold"]
+    xp, a, cs, e, ton_b, toff_b = stages(x, q)
     blk = np.arange(n) >> 7
     toff = toff_b[blk]
     above = np.flatnonzero(e > toff)
@@ -150,7 +165,7 @@ def detect(samples, fs, params=None, channel=0, first_index=0) -> np.ndarray:
     ap = np.concatenate([np.zeros(64, np.int64), a])
     win = ap[(cross + 64 - w + 1)[:, None] + np.arange(w)[None, :]]
     onset = cross - w + 1 + np.argmax(win * w > ton_b[cross >> 7][:, None], axis=1)
-    base = xp[(onset + PAD)[:, None] - 8 + np.arange(8)[None, :]].sum(axis=1, dtype=np.int64)
+    base = xp[(onset + PAD - min(w, 56))[:, None] - 8 + np.arange(8)[None, :]].sum(axis=1, dtype=np.int64)
     tail = xp[(end + PAD)[:, None] - 8 + np.arange(8)[None, :]].sum(axis=1, dtype=np.int64)
     area = cs[end] - cs[onset]
     return _finish(x, q, onset, last, end, base, tail - base, area, channel, first_index)
@@ -165,14 +180,17 @@ def _finish(x, q, onset, last, end, base, shift, area, channel, first_index):
         xmax[i] = seg.max()
         xmin[i] = seg.min()
     peak = np.maximum(8 * xmax - base, base - 8 * xmin) >> 3
-    dur = np.maximum(last - onset + 2 - q["w"] - q["d"], 1)
+    dur = np.maximum(last - onset - (q["w"] + q["d"] + q["l"] - 2), 1)
     kind = np.where(dur <= q["twitch"], 0, np.where(dur <= q["burst"], 1, 2))
+    if q["sided"]:
+        small = np.minimum(8 * xmax - base, base - 8 * xmin)
+        kind = np.where(16 * small < q["sided"] * (8 * peak), 3, kind)
     if q["step"]:
         kind = np.where(2 * np.abs(shift) > q["step"] * peak, 3, kind)
     kind = np.where((xmax >= q["hi"]) | (xmin <= q["lo"]), 3, kind)
     ons = onset + int(first_index)
     if q["rr_hi"]:
-        kind = _rhythm(ons, kind, q["rr_lo"], q["rr_hi"])
+        kind = _rhythm(ons, peak, kind, q["rr_lo"], q["rr_hi"])
     ev = np.zeros(k, EVENT_DTYPE)
     ev["onset"] = ons
     ev["duration"] = np.minimum(dur, 4095)
@@ -183,24 +201,27 @@ def _finish(x, q, onset, last, end, base, shift, area, channel, first_index):
     return ev
 
 
-def _rhythm(onsets, kind, rr_lo, rr_hi):
+def _rhythm(onsets, peaks, kind, rr_lo, rr_hi):
     """Detector.rhythm over the short events, in order."""
     kind = kind.copy()
-    r_last, r_iv = -65536, 0
+    r_last, r_iv, r_pk, r_n = -65536, 0, 0, 0
     for i in np.flatnonzero(kind < 2).tolist():
         o = int(onsets[i])
+        p = int(peaks[i])
         iv = o - r_last
-        if r_iv and 8 * abs(iv - r_iv) <= r_iv:
-            r_iv, r_last = iv, o
-            kind[i] = 3
-        elif r_iv and 8 * abs(iv - 2 * r_iv) <= 2 * r_iv:
-            r_last = o
-            kind[i] = 3
-        elif r_iv and iv < r_iv:
-            pass
-        else:
-            r_iv = iv if rr_lo <= iv <= rr_hi else 0
-            r_last = o
+        if r_iv and 4 * abs(p - r_pk) <= r_pk:
+            one = 8 * abs(iv - r_iv) <= r_iv
+            if one or 4 * abs(iv - 2 * r_iv) <= r_iv:
+                if one:
+                    r_iv = iv
+                r_last, r_pk, r_n = o, p, r_n + 1
+                if r_n >= 2:
+                    kind[i] = 3
+                continue
+        if r_iv and iv < r_iv:
+            continue
+        r_iv = iv if rr_lo <= iv <= rr_hi else 0
+        r_last, r_pk, r_n = o, p, 0
     return kind
 
 

@@ -1,0 +1,180 @@
+"""Detection quality: ours (the device's detector, via its bit-exact twin) against published
+detectors on the same semi-synthetic set (bench/synth.py) and the same real rest stretches.
+
+    .venv/bin/python -m bench.bench_detection        (or via bench/run.py; `make bench`)
+
+A claimed twitch is any event of kind twitch or burst (ours), or any onset (peers, which do not
+classify). A claim matches a true twitch when its onset is within +-25 ms (one claim per truth,
+nearest first). Precision counts every unmatched claim, in twitch and distractor windows alike.
+F1 >= 4x: true twitches below 4x the noise RMS are left out, claims matching them are neither
+right nor wrong. FT: false twitches claimed within a distractor (its span, 50 ms before to
+300 ms after). FT/h rest: claims per hour on the real rest stretches of the bundled recordings
+(whole recordings processed, claims counted where their onset is in a rest stretch).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from bench import synth
+from bench.peers import PEERS, run_peer
+from myotwitch import detect as D
+from myotwitch.recordings import load
+
+TOL = 25  # ms
+AIMS = "aims: F1>=4x >= 0.95, R 2-4x >= 0.6, med err <= 5 ms, FT/h rest <= 6, FT ecg/contraction 0"
+
+
+def ours(x, fs):
+    ev = D.detect(x, fs)
+    return ev["onset"][ev["kind"] <= 1].astype(np.int64)
+
+
+def match(truth, claims, tol):
+    """(matched truth mask, per-truth signed error, used-claim mask)."""
+    claims = np.sort(claims)
+    used = np.zeros(len(claims), bool)
+    hit = np.zeros(len(truth), bool)
+    err = np.zeros(len(truth))
+    for i, t in enumerate(truth):
+        lo, hi = np.searchsorted(claims, [t - tol, t + tol + 1])
+        best = None
+        for j in range(lo, hi):
+            if not used[j] and (best is None or abs(claims[j] - t) < abs(claims[best] - t)):
+                best = j
+        if best is not None:
+            used[best] = True
+            hit[i] = True
+            err[i] = claims[best] - t
+    return hit, err, used
+
+
+def score(segs, claims_per_seg, fs):
+    tol = TOL * fs // 1000
+    tp = fn = fp = 0
+    tp4 = n4 = fp4 = 0
+    band_hit = np.zeros(len(synth.BANDS))
+    band_n = np.zeros(len(synth.BANDS))
+    errs = []
+    ft = {k: 0 for k in synth.DISTRACTORS}
+    for seg, claims in zip(segs, claims_per_seg):
+        claims = np.asarray(claims, np.int64)
+        if seg.kind == "twitch":
+            hit, err, used = match(seg.onsets, claims, tol)
+            tp += int(hit.sum())
+            fn += int((~hit).sum())
+            fp += int((~used).sum())
+            errs += list(np.abs(err[hit]) * 1000 / fs)
+            big = seg.amps >= 4
+            tp4 += int((hit & big).sum())
+            n4 += int(big.sum())
+            fp4 += int((~used).sum())
+            for b, (lo, hi) in enumerate(synth.BANDS):
+                m = (seg.amps >= lo) & (seg.amps < hi)
+                band_hit[b] += (hit & m).sum()
+                band_n[b] += m.sum()
+        else:
+            fp += len(claims)
+            fp4 += len(claims)
+            near = np.zeros(len(claims), bool)
+            for a, b in seg.spans:
+                near |= (claims >= a - 50 * fs // 1000) & (claims < b + 300 * fs // 1000)
+            ft[seg.kind] += int(near.sum())
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    p4 = tp4 / (tp4 + fp4) if tp4 + fp4 else 0.0
+    r4 = tp4 / n4 if n4 else 0.0
+    return {
+        "P": p, "R": r, "F1": 2 * p * r / (p + r) if p + r else 0.0,
+        "F1>=4x": 2 * p4 * r4 / (p4 + r4) if p4 + r4 else 0.0,
+        "bands": band_hit / np.maximum(band_n, 1), "band_n": band_n,
+        "med_err": float(np.median(errs)) if errs else float("nan"), "ft": ft,
+    }
+
+
+def rest_rate(fn, fs=synth.FS):
+    """Claims per hour on the real rest stretches (each recording processed whole)."""
+    claims = 0
+    seconds = 0.0
+    for name, spans in synth.REST.items():
+        x = load(name).samples[:, 0]
+        on = np.asarray(fn(x, fs)) / fs
+        for a, b in spans:
+            claims += int(((on >= a) & (on < b)).sum())
+            seconds += b - a
+    return claims * 3600 / seconds, claims, seconds
+
+
+def evaluate(name, fn, segs, fs):
+    t0 = time.perf_counter()
+    claims = [fn(s.x, fs) for s in segs]
+    dt = time.perf_counter() - t0
+    res = score(segs, claims, fs)
+    res["rest_h"], res["rest_n"], res["rest_s"] = rest_rate(fn, fs)
+    res["time"] = dt
+    return res
+
+
+def row(name, r):
+    b = r["bands"]
+    ft = r["ft"]
+    return ("%-31s %5.3f %5.3f %5.3f %6.3f  %5.2f %5.2f %5.2f %6.1f  %4d %4d %4d %4d %4d  %7.0f %7.2f"
+            % (name, r["P"], r["R"], r["F1"], r["F1>=4x"], b[0], b[1], b[2], r["med_err"],
+               ft["contraction"], ft["motion"], ft["pop"], ft["hum"], ft["ecg"], r["rest_h"],
+               r["time"]))
+
+
+HEAD = ("%-31s %5s %5s %5s %6s  %5s %5s %5s %6s  %4s %4s %4s %4s %4s  %7s %7s"
+        % ("detector", "P", "R", "F1", "F1>=4x", "R2-4", "R4-8", "R8-20", "err ms", "FTco", "FTmo",
+           "FTpo", "FThu", "FTec", "FT/h", "time s"))
+
+
+def main():
+    fs = synth.FS
+    t0 = time.perf_counter()
+    segs = synth.build()
+    n_tw = sum(len(s.onsets) for s in segs)
+    amps = np.concatenate([s.amps for s in segs if s.kind == "twitch"])
+    n_samples = sum(len(s.x) for s in segs)
+    print("semi-synthetic set: %d windows x %d s (%d samples, seed 2024, built in %.1f s): %d "
+          "true twitches (%s by band 2-4/4-8/8-20x), %d distractor windows (%s)"
+          % (len(segs), synth.SEG // fs, n_samples, time.perf_counter() - t0, n_tw,
+             "/".join(str(int(((amps >= lo) & (amps < hi)).sum())) for lo, hi in synth.BANDS),
+             sum(s.kind != "twitch" for s in segs), ", ".join(synth.DISTRACTORS)))
+    rest_s = sum(b - a for spans in synth.REST.values() for a, b in spans)
+    print("real rest stretches: %.0f s of %s" % (rest_s, ", ".join(synth.REST)))
+    print()
+    print(HEAD)
+    print("-" * len(HEAD))
+    res = evaluate("ours (device detector, twin)", ours, segs, fs)
+    print(row("ours (device detector, twin)", res), flush=True)
+    best_peer = 0.0
+    for name, fn in PEERS.items():
+        try:
+            r = evaluate(name, lambda x, fs, fn=fn: run_peer(fn, x, fs), segs, fs)
+        except Exception as e:  # a peer that cannot run is reported, not fatal
+            print("%-31s failed: %s: %s" % (name, type(e).__name__, str(e)[:80]), flush=True)
+            continue
+        best_peer = max(best_peer, r["F1"])
+        print(row(name, r), flush=True)
+    print("-" * len(HEAD))
+    print("P/R/F1: onset within +-%d ms; R2-4 etc.: recall by amplitude (x noise RMS); err: median "
+          "|onset error| of matches; FTxx: false twitches at contractions, motion swings, pops/steps, "
+          "hum, ECG; FT/h: false twitches per hour on real rest (%d claims in %.0f s for ours); time: "
+          "detection over the whole set." % (TOL, res["rest_n"], res["rest_s"]))
+    print(AIMS)
+    ok = {
+        "F1>=4x >= 0.95": res["F1>=4x"] >= 0.95, "R 2-4x >= 0.6": res["bands"][0] >= 0.6,
+        "median onset error <= 5 ms": res["med_err"] <= 5, "FT/h rest <= 6": res["rest_h"] <= 6,
+        "no ECG / contraction false twitches": res["ft"]["ecg"] == 0 and res["ft"]["contraction"] == 0,
+        "F1 above every peer": res["F1"] > best_peer,
+    }
+    print("ours vs aims: " + "; ".join("%s %s" % (k, "met" if v else "NOT MET") for k, v in ok.items()))
+    rate = n_samples / max(res["time"], 1e-9)
+    print("ours: %.1f M samples/s through the NumPy twin in this run" % (rate / 1e6))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""The host's NumPy detector reproduces the device's events bit for bit.
+
+The device side is firmware/detector.py itself, run in the real MicroPython unix port over a
+ring in uneven blocks with the heap locked (tests/mp/detector_run.py), on the bundled
+recordings and on adversarial full-scale signals. The 30-bit small-int bound is checked by
+tracing the firmware code in CPython at full-scale input.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from myotwitch import detect as D
+from myotwitch.firmware import detector as fw
+from myotwitch.paths import micropython_binary
+from myotwitch.recordings import bundled, load
+
+from mpvm import REPO
+
+FULL = {"det_sat_lo": -32768, "det_sat_hi": 32767}
+
+
+def run_device(tmp_path, x, fs, params, first_index=0, blocks=(128, 37, 1, 500)):
+    np.asarray(x, "<i2").tofile(tmp_path / "x.i16")
+    (tmp_path / "p.json").write_text(json.dumps(D.check_params(params)))
+    proc = subprocess.run(
+        [micropython_binary(), "-X", "heapsize=2m", str(REPO / "tests/mp/detector_run.py"),
+         str(tmp_path / "x.i16"), str(fs), str(tmp_path / "p.json"), str(first_index),
+         ",".join(map(str, blocks))],
+        capture_output=True, text=True, timeout=300, env={"MICROPYPATH": str(REPO / "firmware")})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.split("\n")
+    events = [tuple(map(int, ln.split())) for ln in lines if ln and not ln.startswith("NOISE")]
+    noise = [int(v) for ln in lines if ln.startswith("NOISE") for v in ln.split()[1:]]
+    return events, noise
+
+
+def as_tuples(ev):
+    return [tuple(int(v) for v in e) for e in ev]
+
+
+def emg(rng, n, sigma=8.0, dc=2048):
+    return dc + rng.normal(0, sigma, n)
+
+
+def add_muaps(rng, x, fs, count, amp):
+    for _ in range(count):
+        at = int(rng.integers(fs, len(x) - fs))
+        width = int(rng.integers(3, 30)) * fs // 1000 + 2
+        t = np.linspace(-2.5, 2.5, width)
+        x[at:at + width] += rng.choice((-1, 1)) * amp * t * np.exp(-t * t)
+    return x
+
+
+def clip16(x):
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def adversarial(fs=1000, seed=7):
+    """name -> (samples, params): the signals most likely to break an integer filter."""
+    rng = np.random.default_rng(seed)
+    n = 20 * fs
+    t = np.arange(n)
+    sig = {}
+    sig["square_fast_fullscale"] = (np.where((t // 25) % 2, 32767, -32768), FULL)
+    sig["square_slow_fullscale"] = (np.where((t // 1700) % 2, 32767, -32768), FULL)
+    sig["alternating_fullscale"] = (np.where(t % 2, 32767, -32768), FULL)
+    steps = np.repeat(rng.choice((-32768, 32767, 0), n // 300 + 1), 300)[:n]
+    sig["steps_fullscale"] = (steps + 0 * t, FULL)
+    sig["random_fullscale"] = (rng.integers(-32768, 32768, n), FULL)
+    x = emg(rng, n, 30, 0)
+    x[rng.integers(0, n, 40)] = rng.choice((-32768, 32767), 40)
+    sig["spikes_fullscale"] = (clip16(x), FULL)
+    sig["hum_fullscale_50"] = (clip16(32767 * np.sin(2 * np.pi * 50 * t / fs)), FULL)
+    sig["hum_60_onto_emg"] = (clip16(add_muaps(rng, emg(rng, n) + 200 * np.sin(2 * np.pi * 60 * t / fs)
+                                               * (t > n // 2), fs, 30, 120)), {})
+    x = add_muaps(rng, emg(rng, n), fs, 40, 300) * 40 - 80000
+    sig["saturating_emg"] = (clip16(x), FULL)
+    x = add_muaps(rng, emg(rng, n), fs, 60, 60)
+    x[n // 3:] += 900  # a step
+    x[n // 2:n // 2 + 4000] += 1500 * np.exp(-np.arange(4000) / 300)  # an electrode pop
+    x += 800 * np.sin(2 * np.pi * 0.7 * t / fs)  # motion swing
+    sig["emg_steps_pops_swings"] = (clip16(x), {})
+    ecg = emg(rng, n)
+    for b in range(1, 24):
+        ecg[b * 830:b * 830 + 40] += 400 * np.hanning(40) * np.sin(np.linspace(0, 3 * np.pi, 40))
+    sig["ecg_train"] = (clip16(add_muaps(rng, ecg, fs, 15, 100)), {})
+    sig["emg_extreme_params"] = (clip16(add_muaps(rng, emg(rng, n, 3), fs, 50, 40)),
+                                 {"det_thresh": 16, "det_off": 8, "det_win_ms": 32, "det_hold_ms": 1,
+                                  "det_mains_hz": 0, "det_step": 16, "det_rr_hi_ms": 3000,
+                                  "det_rr_lo_ms": 100})
+    sig["flat"] = (np.full(n, 2048), {})
+    return sig
+
+
+@pytest.mark.parametrize("name", bundled())
+def test_bundled_recordings_bit_exact(tmp_path, name):
+    rec = load(name)
+    x = rec.samples[:, 0]
+    dev, noise = run_device(tmp_path, x, rec.fs, {}, first_index=12345)
+    host = D.detect(x, rec.fs, channel=0, first_index=12345)
+    assert len(dev) > 0 and as_tuples(host) == dev
+    assert noise[0] >= 1  # a meaningful floor, in counts
+
+
+def test_adversarial_signals_bit_exact(tmp_path):
+    sigs = adversarial()
+    total = 0
+    for name, (x, params) in sigs.items():
+        dev, _ = run_device(tmp_path, x, 1000, params)
+        host = D.detect(x, 1000, params)
+        assert as_tuples(host) == dev, name
+        total += len(dev)
+    assert total > 100  # the set does produce events to compare
+
+
+@pytest.mark.parametrize("fs,params", [(500, {"det_mains_hz": 60}), (2000, {"det_win_ms": 32}),
+                                       (1000, {"det_mains_hz": 0, "det_hold_ms": 100})])
+def test_other_rates_and_settings_bit_exact(tmp_path, fs, params):
+    rng = np.random.default_rng(fs)
+    x = clip16(add_muaps(rng, emg(rng, 30 * fs), fs, 80, 300))
+    dev, _ = run_device(tmp_path, x, fs, params, first_index=77, blocks=(128, 5, 64))
+    assert len(dev) > 10 and as_tuples(D.detect(x, fs, params, first_index=77)) == dev
+
+
+def test_twin_matches_reference_in_cpython_for_any_block_split():
+    rng = np.random.default_rng(3)
+    x = clip16(add_muaps(rng, emg(rng, 60_000), 1000, 120, 150))
+    host = D.detect(x, 1000)
+    assert len(host) > 50
+    for blocks in (128, 1, [300, 7, 128]):
+        assert np.array_equal(D.reference(x, 1000, block=blocks), host)
+
+
+def test_intermediates_stay_small_ints_at_full_scale():
+    """Trace every line of the firmware detector at full-scale input with the largest
+    parameters: every int local and attribute, and the one product not held in a variable
+    (mu4 * thr in Detector.block), stays below 2**30."""
+    limit = 1 << 30
+    worst = [0]
+    code = {f.__code__ for f in vars(fw.Detector).values() if hasattr(f, "__code__")}
+
+    def tracer(frame, event, arg):
+        if frame.f_code not in code:
+            return None
+        if event == "line" or event == "return":
+            loc = frame.f_locals
+            vals = [v for v in loc.values() if type(v) is int]
+            me = loc.get("self")
+            if me is not None:
+                vals += [v for v in vars(me).values() if type(v) is int]
+                if "mu4" in loc:
+                    vals.append(loc["mu4"] * me.thr)
+            worst[0] = max([worst[0]] + [abs(v) for v in vals])
+        return tracer
+
+    params = dict(FULL, det_thresh=1023, det_off=1023, det_win_ms=32, det_mains_hz=40)
+    sigs = adversarial(2000)
+    checked = 0
+    for name in ("square_fast_fullscale", "alternating_fullscale", "random_fullscale",
+                 "steps_fullscale"):
+        x = sigs[name][0][:3000]
+        sys.settrace(tracer)
+        try:
+            D.reference(x, 2000, params, first_index=0)
+        finally:
+            sys.settrace(None)
+        checked += 1
+    assert checked == 4
+    assert 1 << 20 < worst[0] < limit, worst[0]
+
+
+def test_events_to_dicts_and_input_checks():
+    rng = np.random.default_rng(5)
+    x = clip16(add_muaps(rng, emg(rng, 20_000), 1000, 20, 200))
+    ev = D.detect(x, 1000)
+    d = D.events_to_dicts(ev, 1000)
+    assert d and d[0]["kind"] in D.KIND_NAMES
+    assert d[0]["offset_s"] - d[0]["onset_s"] == pytest.approx(d[0]["duration_ms"] / 1000)
+    with pytest.raises(D.DetectError, match="1-D"):
+        D.detect(np.zeros((5, 2)), 1000)
+    with pytest.raises(D.DetectError, match="int16"):
+        D.detect(np.array([0, 40000]), 1000)
+    with pytest.raises(D.DetectError, match="NaN"):
+        D.detect(np.array([0.0, np.nan]), 1000)
+    with pytest.raises(D.DetectError, match="det_thresh must be"):
+        D.detect(x, 1000, {"det_thresh": 5})
+    with pytest.raises(D.DetectError, match="unknown"):
+        D.detect(x, 1000, {"nope": 5})
+    assert D.DEFAULTS == {p[0]: p[1] for p in fw.PARAMS}
