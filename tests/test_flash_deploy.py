@@ -170,9 +170,15 @@ def test_cli_flash_virtual_board_and_dry_run(device):
     assert r.exit_code == 0, r.output
     assert "MicroPython" in r.output and "switched" in r.output
     assert "[1/" in r.output  # progress per file
+    (device.root / "data" / "config.json").write_text("{}")
     r = CliRunner().invoke(main, ["flash", "--board", "virtual", "--port", device.port])
     assert r.exit_code == 0, r.output
     assert "nothing to copy" in r.output and "copied 0 file(s)" in r.output
+    assert (device.root / "data" / "config.json").exists(), "a re-flash keeps the device's data"
+    r = CliRunner().invoke(main, ["flash", "--board", "virtual", "--port", device.port, "--erase"])
+    assert r.exit_code == 0, r.output
+    assert "erasing data/" in r.output and not (device.root / "data" / "config.json").exists()
+    assert (device.root / "fw" / "a" / "app.mpy").exists()
 
 
 def test_flash_failures_say_what_to_do(tmp_path):
@@ -202,16 +208,28 @@ def test_flash_failures_say_what_to_do(tmp_path):
 def test_incompatible_mpy_and_hash_mismatch_messages(payload):
     board = get("devkitc-myoware2")
     old = fl.DeviceState(mpy=5 | (2 << 10), platform="esp32", version="1.18", active=None,
-                         entry=None, slots={"a": {}, "b": {}})
+                         entry=None, slots={"a": {}, "b": {}}, machine="ESP32 module")
     with pytest.raises(fl.FlashError, match=r"incompatible \.mpy.*v5.*--micropython"):
         fl.check_compatible(old, fl.Payload(payload.build, {}, b"", (6, 0, 0)), board)
     other_arch = fl.DeviceState(mpy=6 | (3 << 8) | (10 << 10), platform="esp32", version="1.26",
-                                active=None, entry=None, slots={"a": {}, "b": {}})
+                                active=None, entry=None, slots={"a": {}, "b": {}},
+                                machine="ESP32 module")
     with pytest.raises(fl.FlashError, match="another architecture"):
         fl.check_compatible(other_arch, fl.Payload(payload.build, {}, b"", (6, 0, 0)), board)
     ok = fl.DeviceState(mpy=6 | (3 << 8) | (9 << 10), platform="esp32", version="1.26",
-                        active=None, entry=None, slots={"a": {}, "b": {}})
+                        active=None, entry=None, slots={"a": {}, "b": {}},
+                        machine="Generic ESP32 module with ESP32")
     fl.check_compatible(ok, fl.Payload(payload.build, {}, b"", (6, 0, 0)), board)
+    s3 = fl.DeviceState(mpy=6 | (3 << 8) | (9 << 10), platform="esp32", version="1.26",
+                        active=None, entry=None, slots={"a": {}, "b": {}},
+                        machine="Generic ESP32S3 module with ESP32S3")
+    with pytest.raises(fl.FlashError, match="built for .*ESP32S3.*devkitc-myoware2 is esp32"):
+        fl.check_compatible(s3, fl.Payload(payload.build, {}, b"", (6, 0, 0)), board)
+    fl.check_compatible(s3, fl.Payload(payload.build, {}, b"", (6, 0, 0)),
+                        get("s3-devkitc-bioamp-exg-pill"))
+    with pytest.raises(fl.FlashError, match="is esp32c3"):
+        fl.check_compatible(s3, fl.Payload(payload.build, {}, b"", (6, 0, 0)),
+                            get("xiao-c3-ad8232"))
     with pytest.raises(fl.FlashError, match="reports build 00.*did not start"):
         fl.check_hash("0000000000000000", "1111111111111111")
 

@@ -15,6 +15,7 @@ so re-deploying an unchanged build copies nothing.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -135,6 +136,7 @@ try:
 except OSError:
     _m = None
 print(repr({'mpy': getattr(sys.implementation, '_mpy', 0), 'platform': sys.platform,
+ 'machine': getattr(sys.implementation, '_machine', ''),
  'version': sys.version, 'active': _a, 'entry': _m, 'a': _ls('fw/a'), 'b': _ls('fw/b')}))
 """
 
@@ -147,6 +149,7 @@ class DeviceState:
     active: str | None
     entry: str | None  # sha256 of main.py
     slots: dict[str, dict[str, str]]
+    machine: str = ""  # sys.implementation._machine, e.g. "Generic ESP32S3 module with ESP32S3"
 
     @property
     def mpy_version(self) -> tuple[int, int]:
@@ -163,10 +166,31 @@ def probe(transport) -> DeviceState:
     out = transport.exec(PROBE).decode(errors="replace").strip()
     d = ast.literal_eval(out.splitlines()[-1])
     return DeviceState(d["mpy"], d["platform"], d["version"], d["active"], d["entry"],
-                       {"a": d["a"], "b": d["b"]})
+                       {"a": d["a"], "b": d["b"]}, d.get("machine", ""))
+
+
+OTHER_ESPS = ("ESP32S2", "ESP32S3", "ESP32C2", "ESP32C3", "ESP32C5", "ESP32C6", "ESP32H2",
+              "ESP32P4")
+
+
+def check_chip(state: DeviceState, board: Board) -> None:
+    """The MicroPython build on the board says which chip it is for: it must be the board's."""
+    if board.virtual:
+        return
+    if state.platform != "esp32":
+        raise FlashError("the board runs MicroPython for %r, not an ESP32: check --port"
+                         % state.platform)
+    m = state.machine.upper().replace("-", "")
+    found = [t for t in OTHER_ESPS if t in m]
+    want = board.chip.upper()
+    if (board.chip == "esp32" and found) or (board.chip != "esp32" and want not in m):
+        raise FlashError("the board's MicroPython is built for %r, but board %s is %s: choose "
+                         "the right --board (see `myotwitch boards`)"
+                         % (state.machine, board.name, board.chip))
 
 
 def check_compatible(state: DeviceState, payload: Payload, board: Board) -> None:
+    check_chip(state, board)
     if payload.mpy_header is None:
         return
     if not state.mpy:
@@ -239,7 +263,15 @@ def deploy(transport, payload: Payload, progress=print) -> DeployResult:
     for i, n in enumerate(copy, 1):
         data = payload.slot_files[n]
         progress("[%d/%d] %s/%s (%d bytes)" % (i, len(copy), d, n, len(data)))
-        transport.fs_writefile("%s/%s" % (d, n), data)
+        try:
+            transport.fs_writefile("%s/%s" % (d, n), data)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise FlashError("the board's filesystem is full while writing %s/%s: the "
+                                 "previous firmware still boots. Free space (e.g. `myotwitch "
+                                 "flash --erase` forgets the config and event log) and retry."
+                                 % (d, n)) from e
+            raise
         res.copied.append(n)
     # Verify on the device before switching: a bad copy must not become the boot firmware.
     got = probe(transport).slots[slot]
