@@ -139,6 +139,27 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE session_boots ADD COLUMN detector_config TEXT;
     """,
+    # 3 (issue 5, pull): what has been downloaded from each device's flash log, and the seq
+    # ranges the log did not have (dropped when full, skipped at a reboot, lost on the device)
+    """
+    CREATE TABLE log_sync (
+        device_id   INTEGER PRIMARY KEY REFERENCES devices(id),
+        last_seq    INTEGER NOT NULL,          -- every record up to here has been pulled
+        oldest_seq  INTEGER,                   -- the device's oldest record at the last pull
+        next_seq    INTEGER,                   -- the device's next seq at the last pull
+        erased_to   INTEGER,                   -- highest seq the host told the device to erase
+        pulled_at   REAL NOT NULL
+    );
+    CREATE TABLE log_gaps (
+        id          INTEGER PRIMARY KEY,
+        device_id   INTEGER NOT NULL REFERENCES devices(id),
+        from_seq    INTEGER NOT NULL,
+        to_seq      INTEGER NOT NULL,          -- inclusive
+        kind        TEXT NOT NULL,             -- dropped (log full) | reboot | missing
+        found_at    REAL NOT NULL,
+        UNIQUE (device_id, from_seq)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
