@@ -307,3 +307,6 @@ from myotwitch.cli_boards import boards  # noqa: E402
 main.add_command(boards)
 from myotwitch.cli_flash import flash  # noqa: E402
 main.add_command(flash)
+from myotwitch.cli_log import events, pull  # noqa: E402
+main.add_command(pull)
+main.add_command(events)

@@ -1,0 +1,422 @@
+"""Downloading the device's flash log into the store: `myotwitch pull`.
+
+    result = pull_log(device, store, erase=False, progress=None)
+
+Only records after the device's last pulled seq (table log_sync) are asked for, with one
+LOG_READ that the device answers in LOG_CHUNKs. Every chunk is checked before its records are
+kept: frame CRC (the link), each record's CRC and length (myoproto.decode_records), ascending
+seq inside the asked range, and no frame lost, corrupted, duplicated or reordered on the link
+since the previous chunk (the device's frame counter and the decoder's error counts). On any
+doubt the chunk is thrown away and the read is re-sent from the last record kept, so a bad link
+costs time, never data. Records are committed in transactions together with the new last seq,
+so an interruption anywhere (Ctrl-C, cable out, kill -9) leaves a consistent store and the
+next pull resumes; (device, boot, seq) is unique, so nothing is stored twice. `erase` asks the
+device to free what was pulled only after it is committed.
+
+Wall clock: the device is synchronised (TIME_SET) on connect, and every TIME record in the log
+anchors its boot, so events of any boot with a sync get onset_unix_ms; events of a boot that
+never had one keep it NULL (listed as "unsynced", never guessed).
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from myotwitch.link import Device, LinkError, LinkLost, LinkTimeout
+from myotwitch.protocol import myoproto as mp
+
+TO_NEWEST = 0xFFFFFFFF
+COMMIT_EVERY = 0.5  # seconds between commits during a download
+CHUNK_TIMEOUT = 3.0  # seconds without a chunk before the read is re-sent
+MAX_RETRIES = 50  # re-sent reads in a row without progress before giving up
+
+
+class PullError(LinkError):
+    pass
+
+
+@dataclass
+class PullResult:
+    device_id: int
+    from_seq: int
+    last_seq: int = -1  # last seq pulled so far (the device's log up to here is in the store)
+    oldest_seq: int | None = None
+    next_seq: int | None = None
+    records: int = 0  # records received and checked
+    new: dict = field(default_factory=lambda: {"events": 0, "marks": 0, "status": 0, "time": 0})
+    other: int = 0  # records of types this host does not know (skipped)
+    gaps: list = field(default_factory=list)  # (from_seq, to_seq, kind)
+    retries: int = 0  # reads re-sent after a link fault or timeout
+    rejected_chunks: int = 0
+    wire_bytes: int = 0
+    record_bytes: int = 0
+    seconds: float = 0.0
+    erased_to: int | None = None
+    log_reset: bool = False
+    unsynced_boots: list = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return sum(self.new.values())
+
+    def gap_counts(self) -> dict:
+        out = {"dropped": 0, "reboot": 0, "missing": 0}
+        for lo, hi, kind in self.gaps:
+            out[kind] = out.get(kind, 0) + hi - lo + 1
+        return out
+
+
+class _Answer:
+    """Collects the LOG_CHUNKs answering one LOG_READ (plugs into Link's pending requests)."""
+
+    def __init__(self):
+        self.req_type = mp.LOG_READ
+        self.q: queue.Queue = queue.Queue()
+        self.done = threading.Event()
+        self.activity = time.monotonic()
+        self.msgs = []
+
+    def add(self, msg):
+        self.activity = time.monotonic()
+        self.q.put(msg)
+
+    def complete(self):
+        return False
+
+
+class _Reader:
+    """One LOG_READ at a time over a Link, with the link-health snapshot that vets chunks."""
+
+    def __init__(self, link):
+        self.link = link
+        self.answer = None
+        self.ref = None
+
+    def health(self):
+        d = self.link.decoder
+        t = self.link.tracker
+        return (t.lost_frames, t.seq_resets, t.reboots, d.crc_errors, d.bad_frames, d.overruns)
+
+    def start(self, from_seq, to_seq=TO_NEWEST):
+        self.stop()
+        link = self.link
+        ans = _Answer()
+        seq = link._next_seq()
+        with link._lock:
+            link._pending[seq] = ans
+        self.answer, self.ref = ans, seq
+        self.mark = self.health()
+        link._write(mp.encode(mp.LOG_READ, seq, {"from_seq": from_seq, "to_seq": to_seq}))
+
+    def stop(self):
+        if self.ref is not None:
+            with self.link._lock:
+                self.link._pending.pop(self.ref, None)
+        self.answer = self.ref = None
+
+    def next_chunk(self, timeout):
+        """The next LOG_CHUNK (or NACK) of the current answer; None after `timeout` s of silence."""
+        ans = self.answer
+        while True:
+            if self.link.error is not None:
+                raise self.link.error
+            try:
+                return ans.q.get(timeout=0.1)
+            except queue.Empty:
+                if time.monotonic() - ans.activity > timeout:
+                    return None
+
+    def clean_since_last(self):
+        """True if no frame was lost, corrupted, repeated or reordered since the last call."""
+        h = self.health()
+        ok = h == self.mark
+        self.mark = h
+        return ok
+
+
+class _Puller:
+    def __init__(self, device: Device, store, progress):
+        self.dev = device
+        self.store = store
+        self.progress = progress
+        self.batch = []  # checked records not yet committed
+        self.synced_boots = set()
+
+    def boot_row(self, boot_id, fs=None):
+        s = self.store
+        if s.boot(self.dev_id, boot_id) is None:
+            s.upsert_boot(self.dev_id, boot_id, fs or self.fs)
+
+    def commit(self, res: PullResult, last_seq, oldest, next_seq):
+        """Store the batch and the new last seq in one transaction."""
+        s = self.store
+        by_boot: dict = {}
+        for rec in self.batch:
+            by_boot.setdefault(rec[2], []).append(rec)
+        now = time.time()
+        with s.transaction():
+            for boot, recs in by_boot.items():
+                fs = next((r[3]["fs"] for r in recs if r[0] == mp.TIME), None)
+                self.boot_row(boot, fs)
+                for r in recs:  # TIME first: the boot's clock for the events beside it
+                    if r[0] == mp.TIME:
+                        res.new["time"] += self.time_record(boot, r[3])
+                ev, mk, st = [], [], []
+                for t, seq, _b, f in recs:
+                    if t == mp.EVENT:
+                        ev.append({"seq": seq, "onset": f["onset"], "duration": f["duration"],
+                                   "kind": f["kind"], "channel": f["channel"], "peak": f["peak"],
+                                   "area": f["area"], "received_at": now})
+                    elif t == mp.MARK:
+                        mk.append({"seq": seq, "sample_index": f["sample_index"],
+                                   "source": f["source"], "received_at": now})
+                    elif t == mp.STATUS:
+                        st.append(dict(f, received_at=now))
+                    elif t != mp.TIME:
+                        res.other += 1
+                res.new["events"] += s.add_events(None, self.dev_id, boot, ev, source="log")
+                res.new["marks"] += s.add_marks(None, self.dev_id, boot, mk)
+                res.new["status"] += s.add_status(None, self.dev_id, boot, st)
+            for lo, hi, kind in res.gaps[self.gaps_saved:]:
+                s.conn.execute("INSERT OR IGNORE INTO log_gaps (device_id, from_seq, to_seq, kind,"
+                               " found_at) VALUES (?,?,?,?,?)", (self.dev_id, lo, hi, kind, now))
+            s.conn.execute(
+                "INSERT INTO log_sync (device_id, last_seq, oldest_seq, next_seq, pulled_at)"
+                " VALUES (?,?,?,?,?) ON CONFLICT(device_id) DO UPDATE SET last_seq=excluded.last_seq,"
+                " oldest_seq=excluded.oldest_seq, next_seq=excluded.next_seq,"
+                " pulled_at=excluded.pulled_at",
+                (self.dev_id, last_seq, oldest, next_seq, now))
+        self.gaps_saved = len(res.gaps)
+        self.batch = []
+
+    def time_record(self, boot, f):
+        """A logged TIME: the boot's clock, unless a live sync (with its round trip) is better."""
+        row = self.store.boot(self.dev_id, boot)
+        if row["sync_unix_ms"] is not None:
+            return 0
+        self.store.set_boot_sync(self.dev_id, boot, f["unix_ms"], f["sample_index"], None)
+        self.synced_boots.add(boot)
+        return 1
+
+    def place_on_timeline(self):
+        """Give the events and marks of boots synced by this pull their wall-clock time."""
+        c = self.store.conn
+        with self.store.transaction():
+            for boot in self.synced_boots:
+                c.execute(
+                    "UPDATE events SET onset_unix_ms = (SELECT b.sync_unix_ms + CAST(round("
+                    "(events.onset - b.sync_sample_index) * 1000.0 / b.fs) AS INTEGER) FROM boots b"
+                    " WHERE b.device_id = events.device_id AND b.boot_id = events.boot_id)"
+                    " WHERE device_id=? AND boot_id=? AND onset_unix_ms IS NULL", (self.dev_id, boot))
+                c.execute(
+                    "UPDATE marks SET unix_ms = (SELECT b.sync_unix_ms + CAST(round("
+                    "(marks.sample_index - b.sync_sample_index) * 1000.0 / b.fs) AS INTEGER) FROM boots b"
+                    " WHERE b.device_id = marks.device_id AND b.boot_id = marks.boot_id)"
+                    " WHERE device_id=? AND boot_id=? AND unix_ms IS NULL", (self.dev_id, boot))
+
+    def run(self, erase, chunk_timeout, max_retries) -> PullResult:
+        dev, store = self.dev, self.store
+        hello = dev.hello()
+        self.fs = hello.fs
+        self.dev_id = store.upsert_device_from_hello(hello)
+        store.upsert_boot_from_hello(self.dev_id, hello)
+        t = dev.time_set()  # the host sets the device clock on connect (it is logged, too)
+        store.set_boot_sync(self.dev_id, t["boot_id"], t["sync_ms"], t["sample_index"], t["rtt_ms"])
+        row = store.conn.execute("SELECT last_seq FROM log_sync WHERE device_id=?",
+                                 (self.dev_id,)).fetchone()
+        last = row[0] if row else -1
+        res = PullResult(device_id=self.dev_id, from_seq=last + 1, last_seq=last)
+        self.gaps_saved = 0
+        link = dev.link
+        bytes0 = link._bytes
+        t0 = time.monotonic()
+        reader = _Reader(link)
+        try:
+            self._download(reader, res, chunk_timeout, max_retries)
+        finally:
+            reader.stop()
+            res.seconds = time.monotonic() - t0
+            res.wire_bytes = link._bytes - bytes0
+            if self.batch or res.last_seq != last:
+                self.commit(res, res.last_seq, res.oldest_seq, res.next_seq)
+            self.place_on_timeline()
+            res.unsynced_boots = [r[0] for r in store.conn.execute(
+                "SELECT DISTINCT e.boot_id FROM events e JOIN boots b ON b.device_id = e.device_id"
+                " AND b.boot_id = e.boot_id WHERE e.device_id=? AND b.sync_unix_ms IS NULL",
+                (self.dev_id,))]
+        if erase and res.last_seq >= 0:
+            dev.link.request(mp.LOG_ERASE, {"up_to_seq": res.last_seq}, timeout=10.0)
+            res.erased_to = res.last_seq
+            with store.transaction():
+                store.conn.execute("UPDATE log_sync SET erased_to=? WHERE device_id=?",
+                                   (res.last_seq, self.dev_id))
+        return res
+
+    def _download(self, reader, res, chunk_timeout, max_retries):
+        expect_from = res.last_seq + 1
+        stalls = 0
+        last_commit = time.monotonic()
+        prev_boot = None
+        reader.start(expect_from)
+        while True:
+            msg = reader.next_chunk(chunk_timeout)
+            bad = None
+            if msg is None:
+                bad = "no chunk for %.0f s" % chunk_timeout
+            elif msg.type == mp.NACK:
+                if msg["code"] == mp.E_BUSY:
+                    bad = "device busy"
+                else:
+                    raise PullError("device refused LOG_READ: %s %s" % (
+                        mp.ERROR_NAMES.get(msg["code"], msg["code"]), msg.get("reason", "")))
+            elif not reader.clean_since_last():
+                bad = "link fault"
+            if bad is None:
+                f = msg.fields
+                try:
+                    recs = mp.decode_records(f["records"])
+                except mp.CodecError as e:
+                    bad = "bad record: %s" % e
+                else:
+                    seqs = [r[1] for r in recs]
+                    if any(b <= a for a, b in zip(seqs, seqs[1:])) or (seqs and seqs[0] < expect_from):
+                        bad = "records out of order"
+            if bad is not None:
+                res.rejected_chunks += msg is not None
+                stalls += 1
+                res.retries += 1
+                if stalls > max_retries:
+                    raise LinkTimeout("log download makes no progress (%s); what was pulled so far "
+                                      "is saved, run pull again" % bad)
+                reader.start(res.last_seq + 1)
+                expect_from = res.last_seq + 1
+                continue
+            stalls = 0
+            oldest, nxt = f["oldest_seq"], f["next_seq"]
+            if res.oldest_seq is None and nxt <= res.last_seq:
+                # The device numbers below what this store already has: its log was wiped or
+                # this is another board with the same name. Start over from its oldest record.
+                res.log_reset = True
+                res.last_seq = -1
+                reader.start(0)
+                expect_from = 0
+                res.oldest_seq = oldest
+                continue
+            if res.oldest_seq is None and expect_from < oldest and res.last_seq >= 0:
+                res.gaps.append((expect_from, oldest - 1, "dropped"))
+            res.oldest_seq, res.next_seq = oldest, nxt
+            if self.progress is not None and res.records == 0:
+                self.progress.start(max(0, nxt - max(expect_from, oldest)))
+            prev = res.last_seq
+            for r in recs:
+                if prev >= 0 and r[1] > prev + 1 and r[1] - 1 >= max(expect_from, oldest):
+                    lo = max(prev + 1, oldest)
+                    res.gaps.append((lo, r[1] - 1, "reboot" if r[2] != prev_boot else "missing"))
+                prev = r[1]
+                prev_boot = r[2]
+            res.records += len(recs)
+            res.record_bytes += len(f["records"])
+            self.batch.extend(recs)
+            if recs:
+                res.last_seq = recs[-1][1]
+                expect_from = res.last_seq + 1
+            if self.progress is not None:
+                self.progress.update(res.records, len(recs))
+            if time.monotonic() - last_commit >= COMMIT_EVERY:
+                self.commit(res, res.last_seq, oldest, nxt)
+                last_commit = time.monotonic()
+            if f["flags"] & mp.CHUNK_LAST:
+                if res.last_seq < 0 and nxt > 0:
+                    res.last_seq = nxt - 1 if oldest >= nxt else res.last_seq
+                return
+
+
+def pull_log(device: Device, store, erase=False, progress=None, chunk_timeout=CHUNK_TIMEOUT,
+             max_retries=MAX_RETRIES) -> PullResult:
+    """Download new log records from `device` into `store` (see the module docstring).
+
+    progress: an object with start(total_records) and update(done, just_added), or None.
+    Raises LinkError (LinkLost, LinkTimeout, PullError) after committing what was pulled.
+    """
+    return _Puller(device, store, progress).run(erase, chunk_timeout, max_retries)
+
+
+# ---------------------------------------------------------------- reporting
+
+
+class Progress:
+    """Records pulled, rate and ETA on stderr: a live line on a terminal, else one at the end."""
+
+    def __init__(self, stream=None, interval=0.25):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.interval = interval
+        self.total = 0
+        self.done = 0
+        self.t0 = self.shown = None
+
+    def start(self, total):
+        self.total = total
+        self.t0 = self.shown = time.monotonic()
+
+    def line(self):
+        el = max(1e-6, time.monotonic() - (self.t0 or time.monotonic()))
+        rate = self.done / el
+        left = max(0, self.total - self.done)
+        eta = "%.0f s" % (left / rate) if rate > 0 and left else "-"
+        return "pulled %d/%d records  %.0f records/s  ETA %s" % (self.done, self.total, rate, eta)
+
+    def update(self, done, added):
+        self.done = done
+        now = time.monotonic()
+        if self.live and now - self.shown >= self.interval:
+            self.shown = now
+            self.stream.write("\r" + self.line() + "  ")
+            self.stream.flush()
+
+    def finish(self):
+        if self.t0 is not None:
+            self.stream.write(("\r" if self.live else "") + self.line() + "\n")
+            self.stream.flush()
+
+
+def format_pull(res, db_path) -> str:
+    lines = []
+    n = res.new
+    lines.append("pulled seq %d..%d from the device log: %d records checked, %d new "
+                 "(%d events, %d marks, %d status, %d time records)"
+                 % (res.from_seq, res.last_seq, res.records, res.stored, n["events"], n["marks"],
+                    n["status"], n["time"]) if res.records else
+                 "nothing new in the device log (last pulled seq %d)" % res.last_seq)
+    if res.records:
+        lines.append("%d record bytes in %d bytes on the wire (%.0f %%), %.1f s, %.0f records/s"
+                     % (res.record_bytes, res.wire_bytes,
+                        100.0 * res.record_bytes / max(1, res.wire_bytes), res.seconds,
+                        res.records / max(1e-6, res.seconds)))
+    if res.log_reset:
+        lines.append("the device's numbering restarted below what this store had (a wiped log or "
+                     "another board with the same name): pulled it from its oldest record")
+    g = res.gap_counts()
+    if g["dropped"]:
+        lines.append("%d records were dropped by the device (log full) before they could be "
+                     "pulled" % g["dropped"])
+    if g["missing"]:
+        lines.append("%d seq numbers missing within a boot (records the device lost or found "
+                     "corrupt)" % g["missing"])
+    if g["reboot"]:
+        lines.append("%d seq numbers skipped at %d reboot(s) (unused by design)"
+                     % (g["reboot"], sum(1 for gp in res.gaps if gp[2] == "reboot")))
+    if res.retries:
+        lines.append("%d read(s) re-sent after link faults (%d chunk(s) rejected)"
+                     % (res.retries, res.rejected_chunks))
+    if res.unsynced_boots:
+        lines.append("%d boot(s) never had a clock sync: their events are listed as unsynced"
+                     % len(res.unsynced_boots))
+    if res.erased_to is not None:
+        lines.append("device log erased up to seq %d" % res.erased_to)
+    lines.append("store: %s" % db_path)
+    return "\n".join(lines)
