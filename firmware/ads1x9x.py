@@ -5,7 +5,7 @@
 # so each value is shifted right by the board's `shift` (its uv_per_count says what one stored
 # count is) and clipped. The pin IRQ is scheduled like the timer's: a callback that comes late
 # finds the chip's next frame only, so missed frames are detected from ticks_us and their slots
-# filled with the current frame (counted in hal.held), keeping the sample index the clock.
+# filled with the current frame (counted in hal.dropped), keeping the sample index the clock.
 
 import time
 
@@ -217,5 +217,5 @@ class Ads1x9x:
             for k in range(n):
                 buf[(w + k) & mask] = v
         if n > 1:
-            self.hal.held += n - 1
+            self.hal.dropped += n - 1
         ring.write_index = w + n

@@ -186,7 +186,9 @@ class App:
         self.wall_us = 0
         fields = {
             "uptime_s": self.pos // self.fs, "sample_index": self.pos & 0xFFFFFFFF,
-            "battery_mv": self.hal.battery_mv(), "dropped": self.dropped,
+            # samples lapped in the ring + slots the ESP32 layer filled late (hal.dropped)
+            "battery_mv": self.hal.battery_mv(),
+            "dropped": self.dropped + getattr(self.hal, "dropped", 0),
             "log_fill": self.log.fill_permille(), "cpu_load": min(load, 1000),
             "noise": [min(self.detectors[ch].noise, 0xFFFF) for ch in range(self.channels)]}
         self.log.add(mp.STATUS, fields)

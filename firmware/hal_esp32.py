@@ -7,7 +7,8 @@
 # main loop, late by up to milliseconds, and are skipped outright while the scheduler queue is
 # full (a flash write, a long GC). So a callback does not assume one sample per call: it works
 # out from ticks_us how many sample slots have passed and fills all of them, the late ones with
-# the newest reading, counted in `held`. The sample index stays the clock.
+# the newest reading, counted in `dropped` (the app adds it to STATUS `dropped`: those slots were
+# not measured at their time). The sample index stays the clock.
 
 import json
 import os
@@ -36,7 +37,7 @@ class Hal:
         self.flash_dir = data_dir
         self.ring = None
         self.timer = None
-        self.held = 0  # slots filled with a late reading (scheduler latency)
+        self.dropped = 0  # slots filled with a late reading (scheduler latency)
         self.adcs = []
         self.front = None
         spi = b.get("spi")
@@ -98,6 +99,7 @@ class Hal:
         self.ring = ring
         self.fs = fs
         self.channels = channels
+        self.dropped = 0  # like the app's dropped count: per time base
         self.frac = 0  # elapsed us * fs not yet turned into samples
         self.t_last = time.ticks_us()
         if self.front is not None:
@@ -140,7 +142,7 @@ class Hal:
             # index jump, so the consumers count the gap as dropped (Ring.catch_up).
             ring.write_index += n - MAX_CATCHUP
             n = MAX_CATCHUP
-        self.held += n - 1
+        self.dropped += n - 1
         bufs = ring.bufs
         mask = ring.mask
         w = ring.write_index

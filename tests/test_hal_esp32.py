@@ -16,7 +16,7 @@ BENCH = Path(__file__).parent / "mp" / "esp32_bench.py"
 
 
 @pytest.mark.parametrize("board, checks, max_bytes", [
-    ("devkitc-myoware2", ["ok timer", "ok button", "ok led", "ok break"], 4096),
+    ("devkitc-myoware2", ["ok timer", "ok button", "ok led", "ok break", "ok app"], 4096),
     # includes the driver module itself, imported by the HAL for SPI front ends
     ("devkitc-ads1292r", ["ok ads1292", "ok decimation", "ok battery"], 12288),
 ])
@@ -25,7 +25,8 @@ def test_hal_esp32_on_the_bench(board, checks, max_bytes, tmp_path):
     bf.write_text(json.dumps(get(board).data))
     res = run_micropython(BENCH, path=[cached_sim_build().out_dir],
                           args=[bf, tmp_path / "data"],
-                          stdin=b"\x01\x02\x00" + b"\x03" * 300 + b"\x05").check()
+                          stdin=b"\x01\x02\x00" + b"\x03" * 300 + b"\x05",
+                          heapsize="128k").check()
     for c in checks:
         assert c in res.stdout, res.stdout
     assert res.stdout.strip().endswith("done")

@@ -175,7 +175,8 @@ def validate(data, where="board") -> Board:
             used.append(("spi." + k, _pin(where, "spi." + k, spi[k], chip)))
         _int(where, "spi.baud", spi.get("baud", 1000000), 100000, 20000000)
         if spi["gain"] not in ADS_GAINS[fe]:
-            _fail(where, "spi.gain", "%r is not a %s PGA gain %s" % (spi["gain"], fe, ADS_GAINS[fe]))
+            _fail(where, "spi.gain", "%r is not a %s PGA gain %s"
+                  % (spi["gain"], fe, ADS_GAINS[fe]))
         _int(where, "spi.shift", spi["shift"], 0, 8)
     if "max_channels" in data:
         max_ch = _int(where, "max_channels", data["max_channels"], 1, max_ch)

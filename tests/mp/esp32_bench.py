@@ -149,16 +149,16 @@ if hal.front is None:
     hal.t_last = time.ticks_add(time.ticks_us(), -5000)  # the callback comes 5 ms late
     locked(cb, hal.timer)
     assert ring.write_index == 5, ring.write_index
-    assert hal.held == 4
+    assert hal.dropped == 4
     assert list(ring.bufs[0][0:5]) == [40000 - 32768] * 5
     hal.adcs[0].v = 1000
     hal.t_last = time.ticks_add(time.ticks_us(), -1000)
     locked(cb, hal.timer)
-    assert ring.write_index == 6 and ring.bufs[0][5] == 1000 - 32768 and hal.held == 4
+    assert ring.write_index == 6 and ring.bufs[0][5] == 1000 - 32768 and hal.dropped == 4
     hal.t_last = time.ticks_add(time.ticks_us(), -600000)  # a 600 ms stall: more than the ring
     locked(cb, hal.timer)
     assert ring.write_index == 606, ring.write_index
-    assert hal.held == 4 + 255  # 256 slots written (the newest reading), the rest skipped
+    assert hal.dropped == 4 + 255  # 256 slots written (the newest reading), the rest skipped
     lost = ring.catch_up(0)
     assert lost > 0  # the consumer at 0 is lapped and counts it
     print("ok timer")
@@ -201,6 +201,23 @@ if hal.front is None:
         pass
     assert hal.breaks == 300 and got < 303
     print("ok break")
+    # the real application on this layer: HELLO names the board, STATUS counts late slots
+    import app as appmod
+    import myoproto as mp
+
+    out = []
+    hal.serial_write = lambda d: out.append(bytes(d))
+    a = appmod.App(hal)
+    hello = mp.decode(out[0])
+    assert hello.type == mp.HELLO and hello.fields["board"] == "devkitc-myoware2"
+    assert hello.fields["fs"] == 1000 and hello.fields["channels"] == 1
+    assert hal.timer.freq == 1000
+    hal.dropped = 7
+    a.dropped = 2
+    a.send_status()
+    st = mp.decode(out[-1])
+    assert st.type == mp.STATUS and st.fields["dropped"] == 9, st.fields
+    print("ok app")
 else:
     # ---- ADS1292R over SPI
     ads = hal.front
@@ -227,7 +244,7 @@ else:
     spi.data[3:6] = bytes([0x7F, 0xFF, 0xFF])  # full scale: clipped to int16
     ads.t_last = time.ticks_add(time.ticks_us(), -3000)  # two DRDYs missed
     locked(irq, ads.drdy)
-    assert ring.write_index == 4 and hal.held == 2
+    assert ring.write_index == 4 and hal.dropped == 2
     assert ring.bufs[0][3] == 32767
     print("ok ads1292")
     hal.stop_sampling()
