@@ -27,8 +27,8 @@ TOL = 25  # ms
 AIMS = "aims: F1>=4x >= 0.95, R 2-4x >= 0.6, med err <= 5 ms, FT/h rest <= 6, FT ecg/contraction 0"
 
 
-def ours(x, fs):
-    ev = D.detect(x, fs)
+def ours(x, fs, params=None):
+    ev = D.detect(x, fs, params, flush=True)  # as the device does at the end of a recording
     return ev["onset"][ev["kind"] <= 1].astype(np.int64)
 
 

@@ -5,7 +5,8 @@ Background: random 10 s windows of the real rest stretches (REST below). Noise R
 the robust (MAD) standard deviation of the window minus its 21-sample moving mean.
 Twitches: single motor-unit potentials (biphasic: Gaussian derivative; triphasic: its second
 derivative; random polarity, total width 3-30 ms) and short bursts (3-8 potentials at 15-60
-ms intervals, <= 300 ms), peak amplitude 2-20x the noise RMS (log-uniform), at least 600 ms apart. Truth onset: the
+ms intervals, <= 300 ms), peak amplitude 2-20x the noise RMS (log-uniform), at irregular (Poisson-like) times at
+least 400 ms apart. Truth onset: the
 first sample where the waveform reaches 5 % of its peak.
 Distractor windows hold no twitches: voluntary contractions, motion swings, electrode pops and
 steps, mains hum (50 Hz + harmonics, fading in over 0.2-1 s), ECG-like spikes at a steady
@@ -44,6 +45,7 @@ class Segment:
     onsets: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # truth
     amps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # in noise RMS
     spans: list = field(default_factory=list)  # distractor (start, end) samples
+    widths: np.ndarray = field(default_factory=lambda: np.zeros(0))  # potential width, ms
 
 
 def rest_sources():
@@ -84,19 +86,20 @@ def muap(rng, width_ms):
 def twitch_segment(rng, sources):
     x = background(rng, sources)
     sigma = noise_rms(x)
-    onsets, amps = [], []
+    onsets, amps, widths = [], [], []
     t = WARM + int(rng.integers(0, 400))
     while t < SEG - 500:
         amp = float(np.exp(rng.uniform(np.log(2), np.log(20))))
         if rng.random() < 0.75:  # a single potential
-            w, first = muap(rng, rng.uniform(3, 30))
+            width = rng.uniform(3, 30)
+            w, first = muap(rng, width)
             x[t:t + len(w)] += amp * sigma * w
             onsets.append(t + first)
         else:  # a short burst: 3-8 discharges at 15-60 ms intervals, at most 300 ms
             k = int(rng.integers(3, 9))
             at = np.concatenate([[0], np.cumsum(rng.uniform(15, 60, k - 1))]).astype(int)
             at = at[at <= 270]
-            base_w = rng.uniform(4, 20)
+            base_w = width = rng.uniform(4, 20)
             f0 = None
             for s in at:
                 w, first = muap(rng, base_w * rng.uniform(0.8, 1.25))
@@ -104,9 +107,10 @@ def twitch_segment(rng, sources):
                 f0 = first if f0 is None else f0
             onsets.append(t + f0)
         amps.append(amp)
-        t += int(rng.integers(600, 1500))
+        widths.append(width)
+        t += 400 + int(rng.exponential(700))  # irregular, as fasciculations fire
     return Segment(np.clip(np.round(x), -32768, 32767).astype(np.int16), sigma, "twitch",
-                   np.array(onsets, np.int64), np.array(amps))
+                   np.array(onsets, np.int64), np.array(amps), widths=np.array(widths))
 
 
 def _ramp(n, r):

@@ -34,7 +34,9 @@ PARAMS = (
     ("det_rr_hi_ms", 1600, 0, 3000, "ms", "longest heartbeat interval; 0 no ECG check"),
 )
 
-BIG = 1 << 29  # "no floor yet": above any envelope (< 2**23), so nothing triggers
+BIG = 1 << 29  # "no floor yet": above any envelope (< 2**26), so nothing triggers
+NEVER = (1 << 30) - 1  # release time of an empty queue (largest small int)
+QN = 8  # events held at most
 
 
 def _arr(code, n):
@@ -51,6 +53,9 @@ class Detector:
         self.dl = _arr("h", 128)  # raw samples: filter taps and the 8-sample levels
         self.ah = _arr("i", 64)  # |c| over the envelope window
         self.st = _arr("i", 32)  # block sums: the noise floor is their minimum (~4 s)
+        self.q = _arr("i", 6 * QN)  # held events: onset, duration, kind, peak, area, seq
+        self.qn = 0
+        self.qh = 0
         self.configure(fs, params)
 
     def configure(self, fs, params):
@@ -71,9 +76,15 @@ class Detector:
         self.hi = params["det_sat_hi"]
         self.rr_lo = params["det_rr_lo_ms"] * fs // 1000
         self.rr_hi = params["det_rr_hi_ms"] * fs // 1000
+        # How long an event is held: two (slow) beat intervals and one beat's own length.
+        self.horizon = (9 * self.rr_hi >> 2) + self.hold + self.twitch + self.w if self.rr_hi else 0
         self.reset()
 
     def reset(self):
+        self.flush()
+        self.qh = 0
+        self.due = NEVER
+        self.seq = 0
         self.fresh = 1  # the first sample fills the delay line: no start-up transient
         self.f = 0
         self.e = 0
@@ -97,6 +108,9 @@ class Detector:
         self.r_iv = 0
         self.r_pk = 0
         self.r_n = 0
+        self.r_s0 = -1
+        self.r_s1 = -1
+        self.r_seq = -1
 
     def process(self, buf, start, count, first_index, mask):
         dl = self.dl
@@ -126,6 +140,7 @@ class Detector:
         area = self.area
         xmax = self.xmax
         xmin = self.xmin
+        due = self.due
         idx = first_index
         i = start
         for _ in range(count):
@@ -147,6 +162,7 @@ class Detector:
                 elif idx - last >= hold:
                     active = 0
                     self.finish(idx, last, area, xmax, xmin)
+                    due = self.due
                 if active:
                     if area < BIG:
                         area += c
@@ -160,6 +176,9 @@ class Detector:
                 area = self.begin(idx, ton)
                 xmax = self.xmax
                 xmin = self.xmin
+            if idx >= due:
+                self.release(idx)
+                due = self.due
             bpos += 1
             if bpos == 128:
                 bpos = 0
@@ -249,30 +268,79 @@ class Detector:
             kind = 1
         else:
             kind = 2
+        seq = self.seq
+        self.seq = seq + 1
         if kind < 2 and self.rr_hi:
-            kind = self.rhythm(onset, peak, kind)
-        self.emit(onset, min(dur, 4095), kind, self.channel, min(peak, 65535),
-                  min(area >> 4, 65535))
+            kind = self.rhythm(onset, peak, kind, seq)
+        # Held back (in order) until a heartbeat rhythm could have formed behind it, so the
+        # first beats of a rhythm are artifacts too; a full queue lets its oldest go early.
+        if self.qn == QN:
+            self.pop()
+        q = self.q
+        j = ((self.qh + self.qn) % QN) * 6
+        q[j] = onset
+        q[j + 1] = min(dur, 4095)
+        q[j + 2] = kind
+        q[j + 3] = min(peak, 65535)
+        q[j + 4] = min(area >> 4, 65535)
+        q[j + 5] = seq
+        self.qn += 1
+        self.due = q[self.qh * 6] + self.horizon
 
-    def rhythm(self, onset, peak, kind):
-        # Heartbeats recur at a steady interval with a steady size; twitches do not. A short
-        # event one (or, a beat missed, two) interval(s) after the last beat and within 1/4 of
-        # its peak extends the rhythm; from the second such interval on, it is an ECG artifact.
+    def pop(self):
+        q = self.q
+        j = self.qh * 6
+        self.qh = (self.qh + 1) % QN
+        self.qn -= 1
+        self.due = q[self.qh * 6] + self.horizon if self.qn else NEVER
+        self.emit(q[j], q[j + 1], q[j + 2], self.channel, q[j + 3], q[j + 4])
+
+    def release(self, idx):
+        while self.qn and idx >= self.due:
+            self.pop()
+
+    def flush(self):
+        """Emit every held event now (end of a recording, or before a reset)."""
+        while self.qn:
+            self.pop()
+
+    def mark(self, seq):
+        q = self.q
+        for k in range(self.qn):
+            j = ((self.qh + k) % QN) * 6
+            if q[j + 5] == seq:
+                q[j + 2] = 3
+
+    def rhythm(self, onset, peak, kind, seq):
+        # Heartbeats recur at a steady interval with a steady size; twitches do not. Two short
+        # events of about the same peak (within 1/4) at a heart-rate interval make a candidate
+        # rhythm; a third one interval (or, a beat missed, two) later with that peak confirms
+        # it: it and, if still held, the two before it are ECG artifacts, and so is every beat
+        # that continues the rhythm.
         iv = onset - self.r_last
         r = self.r_iv
-        if r and 4 * abs(peak - self.r_pk) <= self.r_pk:
-            one = 8 * abs(iv - r) <= r
-            if one or 4 * abs(iv - 2 * r) <= r:
-                if one:
-                    self.r_iv = iv
-                self.r_last = onset
-                self.r_pk = peak
-                self.r_n += 1
-                return 3 if self.r_n >= 2 else kind
+        same = 4 * abs(peak - self.r_pk) <= self.r_pk
+        if r and same and (8 * abs(iv - r) <= r or 4 * abs(iv - 2 * r) <= r):
+            if 8 * abs(iv - r) <= r:
+                self.r_iv = iv
+            self.r_last = onset
+            self.r_pk = peak
+            self.r_seq = seq
+            self.r_n += 1
+            if self.r_n == 2:
+                self.mark(self.r_s0)
+                self.mark(self.r_s1)
+            return 3
         if r and iv < r:
             return kind  # between beats: leave the rhythm alone
-        self.r_iv = iv if self.rr_lo <= iv <= self.rr_hi else 0
+        if same and self.rr_lo <= iv <= self.rr_hi:
+            self.r_iv = iv
+            self.r_s0 = self.r_seq
+            self.r_s1 = seq
+        else:
+            self.r_iv = 0
+        self.r_n = 1
         self.r_last = onset
         self.r_pk = peak
-        self.r_n = 0
+        self.r_seq = seq
         return kind

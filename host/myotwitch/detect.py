@@ -28,6 +28,7 @@ EVENT_DTYPE = np.dtype([("onset", "<i8"), ("duration", "<i4"), ("kind", "u1"), (
 BLOCK = 128  # samples per noise-floor block (firmware: the `bpos == 128` roll-over)
 BLOCKS = 32  # blocks in the minimum (firmware: self.st)
 BIG = _fw.BIG
+QN = _fw.QN
 PAD = 128  # the firmware's delay line: before the first sample it holds that sample
 
 
@@ -120,11 +121,13 @@ def stages(x, q):
     return xp, a, cs, e, ton_b, toff_b
 
 
-def detect(samples, fs, params=None, channel=0, first_index=0) -> np.ndarray:
+def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> np.ndarray:
     """The events the device emits for these samples of one channel, starting from reset().
 
     samples: 1-D int16 counts; fs: Hz; params: detector CONFIG keys (missing ones default);
     first_index: the device's sample index of samples[0] (events carry absolute onsets).
+    flush: also the events the device still holds back after the last sample (what
+    Detector.flush() emits at the end of a recording or before a reset).
     """
     p = check_params(params)
     q = _derived(int(fs), p)
@@ -168,10 +171,10 @@ def detect(samples, fs, params=None, channel=0, first_index=0) -> np.ndarray:
     base = xp[(onset + PAD - min(w, 56))[:, None] - 8 + np.arange(8)[None, :]].sum(axis=1, dtype=np.int64)
     tail = xp[(end + PAD)[:, None] - 8 + np.arange(8)[None, :]].sum(axis=1, dtype=np.int64)
     area = cs[end] - cs[onset]
-    return _finish(x, q, onset, last, end, base, tail - base, area, channel, first_index)
+    return _finish(x, q, onset, last, end, base, tail - base, area, channel, first_index, n, flush)
 
 
-def _finish(x, q, onset, last, end, base, shift, area, channel, first_index):
+def _finish(x, q, onset, last, end, base, shift, area, channel, first_index, n, flush):
     k = onset.size
     xmax = np.empty(k, np.int64)
     xmin = np.empty(k, np.int64)
@@ -188,44 +191,70 @@ def _finish(x, q, onset, last, end, base, shift, area, channel, first_index):
     if q["step"]:
         kind = np.where(2 * np.abs(shift) > q["step"] * peak, 3, kind)
     kind = np.where((xmax >= q["hi"]) | (xmin <= q["lo"]), 3, kind)
-    ons = onset + int(first_index)
-    if q["rr_hi"]:
-        kind = _rhythm(ons, peak, kind, q["rr_lo"], q["rr_hi"])
+    peak = np.minimum(peak, 65535)
+    kind, out = _hold(onset, end, peak, kind, q, n, flush)
     ev = np.zeros(k, EVENT_DTYPE)
-    ev["onset"] = ons
+    ev["onset"] = onset + int(first_index)
     ev["duration"] = np.minimum(dur, 4095)
     ev["kind"] = kind
     ev["channel"] = channel
-    ev["peak"] = np.minimum(peak, 65535)
+    ev["peak"] = peak
     ev["area"] = np.minimum(area >> 4, 65535)
-    return ev
+    return ev[out]
 
 
-def _rhythm(onsets, peaks, kind, rr_lo, rr_hi):
-    """Detector.rhythm over the short events, in order."""
+def _hold(onsets, ends, peaks, kind, q, n, flush):
+    """Detector.rhythm + the hold-back queue (push/pop/release/mark), event by event.
+
+    Returns the final kinds and which events have left the queue by sample n-1."""
     kind = kind.copy()
-    r_last, r_iv, r_pk, r_n = -65536, 0, 0, 0
-    for i in np.flatnonzero(kind < 2).tolist():
-        o = int(onsets[i])
-        p = int(peaks[i])
-        iv = o - r_last
-        if r_iv and 4 * abs(p - r_pk) <= r_pk:
-            one = 8 * abs(iv - r_iv) <= r_iv
-            if one or 4 * abs(iv - 2 * r_iv) <= r_iv:
-                if one:
+    k = len(kind)
+    released = np.zeros(k, bool)
+    rr_lo, rr_hi = q["rr_lo"], q["rr_hi"]
+    horizon = (9 * rr_hi >> 2) + q["hold"] + q["twitch"] + q["w"] if rr_hi else 0
+    queue = []  # event numbers held, oldest first
+    head = 0
+    r_last, r_iv, r_pk, r_n, r_s0, r_s1, r_seq = -65536, 0, 0, 0, -1, -1, -1
+    ons = onsets.tolist()
+    for i in range(k):
+        m = int(ends[i])
+        while head < len(queue) and ons[queue[head]] + horizon < m:
+            released[queue[head]] = True  # left at an earlier sample
+            head += 1
+        if kind[i] < 2 and rr_hi:
+            o, p = ons[i], int(peaks[i])
+            iv = o - r_last
+            same = 4 * abs(p - r_pk) <= r_pk
+            if r_iv and same and (8 * abs(iv - r_iv) <= r_iv or 4 * abs(iv - 2 * r_iv) <= r_iv):
+                if 8 * abs(iv - r_iv) <= r_iv:
                     r_iv = iv
-                r_last, r_pk, r_n = o, p, r_n + 1
-                if r_n >= 2:
-                    kind[i] = 3
-                continue
-        if r_iv and iv < r_iv:
-            continue
-        r_iv = iv if rr_lo <= iv <= rr_hi else 0
-        r_last, r_pk, r_n = o, p, 0
-    return kind
+                r_last, r_pk, r_seq, r_n = o, p, i, r_n + 1
+                if r_n == 2:
+                    for s in (r_s0, r_s1):
+                        if s >= 0 and not released[s] and s in queue[head:]:
+                            kind[s] = 3
+                kind[i] = 3
+            elif not (r_iv and iv < r_iv):
+                if same and rr_lo <= iv <= rr_hi:
+                    r_iv, r_s0, r_s1 = iv, r_seq, i
+                else:
+                    r_iv = 0
+                r_n, r_last, r_pk, r_seq = 1, o, p, i
+        if len(queue) - head == QN:
+            released[queue[head]] = True
+            head += 1
+        queue.append(i)
+        while head < len(queue) and ons[queue[head]] + horizon <= m:
+            released[queue[head]] = True
+            head += 1
+    while head < len(queue) and (flush or ons[queue[head]] + horizon <= n - 1):
+        released[queue[head]] = True
+        head += 1
+    return kind, released
 
 
-def reference(samples, fs, params=None, channel=0, first_index=0, block=128, ring=512):
+def reference(samples, fs, params=None, channel=0, first_index=0, block=128, ring=512,
+              flush=False):
     """The firmware's Detector itself, run in CPython over a ring like app.py's (slow)."""
     from array import array
 
@@ -246,6 +275,8 @@ def reference(samples, fs, params=None, channel=0, first_index=0, block=128, rin
             buf[(first_index + pos + j) & mask] = int(x[pos + j])
         det.process(buf, (first_index + pos) & mask, cnt, first_index + pos, mask)
         pos += cnt
+    if flush:
+        det.flush()
     return np.array(out, dtype=[(f, EVENT_DTYPE[f]) for f in EVENT_DTYPE.names]).astype(EVENT_DTYPE)
 
 

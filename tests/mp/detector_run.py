@@ -1,6 +1,6 @@
 # Runs firmware/detector.py over an int16 file as app.py does (ring, blocks), with the heap
 # locked (any allocation on the sample path raises MemoryError), and prints one line per event:
-# argv = samples.i16 fs params.json first_index block_sizes(comma-separated)
+# argv = samples.i16 fs params.json first_index block_sizes(comma-separated) [flush]
 import json
 import sys
 from array import array
@@ -50,6 +50,8 @@ while pos < n:
     pos += cnt
     if det.noise > state[1]:
         state[1] = det.noise
+if len(sys.argv) > 6 and sys.argv[6] == "flush":
+    det.flush()
 micropython.heap_unlock()
 assert state[0] <= MAXEV, "too many events for this harness"
 for k in range(state[0]):
