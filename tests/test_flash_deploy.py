@@ -122,6 +122,19 @@ def test_deploy_then_boot_reports_the_deployed_build(device, payload):
     assert info.board == "virtual"
 
 
+def test_hello_after_the_deploy_must_report_the_deployed_build(device, payload):
+    deploy(device, payload)
+    device.kill()
+    root = device.root
+    with SimBoard(speed=5, flash=root / "data" / "flash.img", firmware_dir=active_dir(root)) as b:
+        lines = []
+        info = fl.reset_and_hello(None, b.port, payload.build.hash_hex, timeout=10,
+                                  progress=lines.append)
+        assert info.build_hash == payload.build.hash_hex and lines == ["waiting for HELLO"]
+        with pytest.raises(fl.FlashError, match="reports build %s, but 0000" % info.build_hash):
+            fl.reset_and_hello(None, b.port, "00" * 8, timeout=10, progress=lines.append)
+
+
 def test_cut_deploy_keeps_the_previous_firmware_and_the_data(device, payload, tmp_path):
     root = device.root
     deploy(device, payload)

@@ -33,3 +33,16 @@ def test_hal_esp32_on_the_bench(board, checks, max_bytes, tmp_path):
     hal_bytes = int(res.stdout.split("hal_bytes")[1].split()[0])
     print(board, "HAL bytes on the x64 heap:", hal_bytes)
     assert hal_bytes < max_bytes, hal_bytes  # the HAL's own state stays small
+
+
+def test_ads1299_front_end_on_the_bench(tmp_path):
+    d = dict(get("devkitc-ads1292r").data, name="ads1299-test", front_end="ads1299")
+    d["spi"] = dict(d["spi"], gain=24, shift=8)
+    from myotwitch.boards import validate
+
+    validate(d)
+    bf = tmp_path / "board.json"
+    bf.write_text(json.dumps(d))
+    res = run_micropython(BENCH, path=[cached_sim_build().out_dir],
+                          args=[bf, tmp_path / "data", 0x3E]).check()
+    assert "ok ads1299" in res.stdout and res.stdout.strip().endswith("done")

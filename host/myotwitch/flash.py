@@ -387,18 +387,21 @@ def write_micropython(board: Board, port: str, image, erase: bool, progress=prin
 
 def reset_and_hello(transport, port: str, expected_hash: str, timeout: float = 15.0,
                     progress=print):
-    """Hard-reset the board, wait for its HELLO, check the build hash."""
+    """Hard-reset the board (transport None: it is already booting), wait for its HELLO,
+    check the build hash."""
     from myotwitch.link import Device, LinkError
 
-    progress("resetting the board")
-    try:
-        transport.exec_raw_no_follow("import machine\nmachine.reset()")
-    except Exception:  # the port drops as the chip resets
-        pass
-    transport.close()
+    if transport is not None:
+        progress("resetting the board")
+        try:
+            transport.exec_raw_no_follow("import machine\nmachine.reset()")
+        except Exception:  # the port drops as the chip resets
+            pass
+        transport.close()
+        time.sleep(1.0)
+    progress("waiting for HELLO")
     deadline = time.monotonic() + timeout
     last = None
-    time.sleep(1.0)
     while time.monotonic() < deadline:
         try:
             with Device.open(port) as dev:

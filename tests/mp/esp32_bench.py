@@ -11,7 +11,7 @@ import time
 
 import micropython
 
-ID_REG = 0x73  # ADS1292R
+ID_REG = int(sys.argv[3]) if len(sys.argv) > 3 else 0x73  # ADS1292R
 
 
 class ADC:
@@ -81,7 +81,7 @@ class Timer:
 class SPI:
     def __init__(self, id, baudrate=0, polarity=0, phase=0, sck=None, mosi=None, miso=None):
         self.writes = []
-        self.data = bytearray(9)
+        self.data = bytearray(27)
 
     def write(self, b):
         self.writes.append(bytes(b))
@@ -218,6 +218,25 @@ if hal.front is None:
     st = mp.decode(out[-1])
     assert st.type == mp.STATUS and st.fields["dropped"] == 9, st.fields
     print("ok app")
+elif hal.front.kind == "ads1299":
+    ads = hal.front
+    assert ads.channels == 8 and hal.max_channels == 4  # ID 0x3E: the 8-channel part
+    spi = ads.spi
+    ring = Ring(2, 512)
+    spi.writes.clear()
+    hal.start_sampling(ring, 1000, 2)
+    regs = {w[0] & 0x1F: w[2] for w in spi.writes if len(w) == 3 and w[0] & 0xE0 == 0x40}
+    assert regs[0x01] == 0x94, regs  # CONFIG1: 1 kSPS
+    assert regs[0x02] == 0xC0 and regs[0x03] == 0xEC
+    assert regs[0x05] == 0x60 and regs[0x06] == 0x60  # gain 24, normal input
+    assert all(regs[0x05 + ch] == 0x81 for ch in range(2, 8))  # unused: off, shorted
+    assert regs[0x0D] == 0x03 and regs[0x0E] == 0x03
+    assert len(ads.frame) == 27
+    spi.data[3:9] = bytes([0x01, 0x00, 0x00, 0xFF, 0x00, 0x00])
+    ads.t_last = time.ticks_add(time.ticks_us(), -1000)
+    locked(ads.drdy.handler, ads.drdy)
+    assert ring.write_index == 1 and ring.bufs[0][0] == 256 and ring.bufs[1][0] == -256
+    print("ok ads1299")
 else:
     # ---- ADS1292R over SPI
     ads = hal.front
