@@ -18,7 +18,9 @@ import time
 
 import machine
 
-DATA_DIR = "/data"  # config and event log; the firmware lives in /fw, so a re-flash leaves it
+# Config and event log; the firmware lives in fw/, so a re-flash leaves this alone. Relative:
+# main.py runs in the filesystem root.
+DATA_DIR = "data"
 DEBOUNCE_MS = 30
 BREAK_RUN = 300  # 0x03 bytes in a row: longer than any COBS frame, so never protocol traffic
 MAX_CATCHUP = 256  # slots filled by one late callback at most; beyond that the ring is lapped

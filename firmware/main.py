@@ -3,7 +3,7 @@
 # The firmware lives in one of two slots, fw/a and fw/b; fw/active names the one to run. A
 # deploy writes the other slot and only then replaces fw/active (write + rename, atomic on
 # littlefs), so a deploy cut short leaves the previous firmware booting. Config and the event
-# log live in /data, untouched by a deploy.
+# log live in data/, untouched by a deploy. Paths are relative to the root, where this runs.
 
 import sys
 import time

@@ -2,6 +2,7 @@
 a pty, its filesystem a fresh directory, driven by real mpremote. The deployed firmware is then
 booted from that directory as the virtual board and asked for its HELLO."""
 
+import json
 import os
 import subprocess
 import time
@@ -18,6 +19,7 @@ from myotwitch.build import Build, buildinfo_source
 from myotwitch.cli import main
 from myotwitch.link import Device
 from myotwitch.paths import micropython_binary, mpy_cross_binary
+from myotwitch.protocol import myoproto as mp
 from myotwitch.sim import SimBoard
 
 
@@ -260,3 +262,34 @@ def test_esptool_steps_use_the_chip_offset():
     # The esptool the steps call is installed and knows these commands.
     out = subprocess.run(fl.esptool_cmd("write-flash", "--help"), capture_output=True, text=True)
     assert out.returncode == 0 and "address" in out.stdout.lower()
+
+
+def test_esp32_build_deployed_boots_through_main_py(device, tmp_path):
+    """The build for a real board (xtensawin .mpy, bytecode only, so any MicroPython 6.x .mpy
+    loader runs it), deployed by mpremote, booted by its main.py with the ESP32 HAL on a bench
+    stand-in for `machine`: HELLO names the board and the deployed build; the break run that
+    `myotwitch flash` sends returns to the REPL."""
+    board = get("devkitc-myoware2")
+    p = fl.build_payload(board)
+    assert p.mpy_header == (6, 0, 0), "bytecode only: no native code in the firmware"
+    t = fl.open_transport(device.port)
+    try:
+        res = fl.deploy(t, p, progress=lambda s: None)
+    finally:
+        t.close()
+    device.kill()
+    assert res.slot == "a" and "hal_esp32.mpy" in res.copied and "hal_sim.mpy" not in res.copied
+    root = device.root
+    env = dict(os.environ, MICROPYPATH=str(Path(__file__).parent / "mp"))
+    proc = subprocess.run([micropython_binary(), "-X", "heapsize=128k",
+                           str(Path(__file__).parent / "mp" / "esp32_boot.py")],
+                          input=b"\x03" * 300, capture_output=True, cwd=root, env=env, timeout=60)
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert out.endswith(b"myotwitch: stopped, REPL ready\n"), out[-300:]
+    hello = mp.decode(out[:out.index(b"\x00") + 1])
+    assert hello.type == mp.HELLO
+    assert hello.fields["board"] == "devkitc-myoware2"
+    assert bytes(hello.fields["build_hash"]).hex() == p.build.hash_hex
+    # the config went to data/ (kept by re-flashes), with the chip's unique id as device id
+    assert json.loads((root / "data" / "config.json").read_text())["device_id"] == "240ac4010203"

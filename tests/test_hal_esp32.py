@@ -23,7 +23,7 @@ BENCH = Path(__file__).parent / "mp" / "esp32_bench.py"
 def test_hal_esp32_on_the_bench(board, checks, max_bytes, tmp_path):
     bf = tmp_path / "board.json"
     bf.write_text(json.dumps(get(board).data))
-    res = run_micropython(BENCH, path=[cached_sim_build().out_dir],
+    res = run_micropython(BENCH, path=[cached_sim_build().out_dir, BENCH.parent],
                           args=[bf, tmp_path / "data"],
                           stdin=b"\x01\x02\x00" + b"\x03" * 300 + b"\x05",
                           heapsize="128k").check()
@@ -43,6 +43,6 @@ def test_ads1299_front_end_on_the_bench(tmp_path):
     validate(d)
     bf = tmp_path / "board.json"
     bf.write_text(json.dumps(d))
-    res = run_micropython(BENCH, path=[cached_sim_build().out_dir],
+    res = run_micropython(BENCH, path=[cached_sim_build().out_dir, BENCH.parent],
                           args=[bf, tmp_path / "data", 0x3E]).check()
     assert "ok ads1299" in res.stdout and res.stdout.strip().endswith("done")
