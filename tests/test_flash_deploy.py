@@ -181,7 +181,7 @@ def test_cli_flash_virtual_board_and_dry_run(device):
     assert "would switch fw/active" in r.output and "fw/<slot>/app.mpy" in r.output
     assert not any(device.root.iterdir()), "--dry-run touches no device"
 
-    r = CliRunner().invoke(main, ["flash", "--board", "virtual", "--port", device.port])
+    r = CliRunner().invoke(main, ["--port", device.port, "flash", "--board", "virtual"])
     assert r.exit_code == 0, r.output
     assert "MicroPython" in r.output and "switched" in r.output
     assert "[1/" in r.output  # progress per file
@@ -200,6 +200,8 @@ def test_flash_failures_say_what_to_do(tmp_path):
     runner = CliRunner()
     r = runner.invoke(main, ["flash", "--board", "virtual", "--port", str(tmp_path / "ttyNONE")])
     assert r.exit_code == 1 and "does not exist" in r.output and "plugged in" in r.output
+    r = runner.invoke(main, ["flash", "--board", "virtual", "--port", "sim"])
+    assert r.exit_code == 1 and "nothing to flash" in r.output
     r = runner.invoke(main, ["flash", "--board", "no-such-board", "--dry-run"])
     assert r.exit_code == 1 and "unknown board 'no-such-board'" in r.output
 

@@ -20,7 +20,10 @@ def flash(board_name, port, image, erase, dry_run):
     boots and reports the build just deployed. Config and event log survive unless --erase."""
     from myotwitch import flash as fl
     from myotwitch.boards import BoardError, get
+    from myotwitch.cli import _port
     from myotwitch.ports import PortError, resolve_port
+
+    port = _port(port)  # or the group's `myotwitch --port P flash ...`
 
     try:
         board = get(board_name)
@@ -34,6 +37,10 @@ def flash(board_name, port, image, erase, dry_run):
             port = resolve_port(port)
     except PortError as e:
         raise click.ClickException(str(e)) from None
+    if port == "sim":
+        raise click.ClickException(
+            "--port sim is the virtual board, which always runs the current source tree: "
+            "nothing to flash. Give the serial port of a board (or leave --port out).")
     if board.virtual and image:
         raise click.ClickException("the virtual board runs the unix port: no MicroPython image "
                                    "to write")
