@@ -200,6 +200,8 @@ class App:
 
     def finish(self):
         """The sample source has ended (virtual board run with --once): report and stop."""
+        for d in self.detectors:
+            d.flush()  # events held back for the heartbeat check go out now
         self.send_status()
         self.log.flush()
         self.hal.stop_sampling()

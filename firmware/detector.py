@@ -18,20 +18,19 @@
 from array import array
 
 PARAMS = (
-    # (key, default, min, max, unit, description)
-    ("det_thresh", 80, 16, 1023, "1/16 floor", "envelope level that starts an event"),
-    ("det_off", 40, 8, 1023, "1/16 floor", "envelope level that keeps it going"),
-    ("det_win_ms", 8, 1, 32, "ms", "envelope window"),
-    ("det_hold_ms", 60, 1, 500, "ms", "quiet time that ends an event"),
-    ("det_twitch_ms", 30, 1, 1000, "ms", "longest twitch"),
-    ("det_burst_ms", 300, 1, 4000, "ms", "longest burst; longer is a contraction"),
-    ("det_mains_hz", 0, 0, 65, "Hz", "mains comb; below 40 off"),
-    ("det_step", 8, 0, 16, "1/16 peak", "level shift making an artifact; 0 off"),
-    ("det_sided", 3, 0, 16, "1/16 peak", "smaller swing making an artifact; 0 off"),
-    ("det_sat_lo", 0, -32768, 32767, "counts", "at or below: saturated"),
-    ("det_sat_hi", 4095, -32768, 32767, "counts", "at or above: saturated"),
-    ("det_rr_lo_ms", 300, 100, 3000, "ms", "shortest heartbeat interval"),
-    ("det_rr_hi_ms", 1600, 0, 3000, "ms", "longest heartbeat interval; 0 no ECG check"),
+    # (key, default, min, max, unit, description): what each key does is told on the host
+    # (myotwitch.detect.DESCRIPTIONS, DETECTOR.md), not here: every string costs the heap.
+    ("det_thresh", 96, 16, 1023, "1/16 floor", ""),
+    ("det_off", 48, 8, 1023, "1/16 floor", ""),
+    ("det_win_ms", 8, 1, 32, "ms", ""),
+    ("det_hold_ms", 60, 1, 500, "ms", ""),
+    ("det_twitch_ms", 30, 1, 1000, "ms", ""),
+    ("det_burst_ms", 300, 1, 4000, "ms", ""),
+    ("det_mains_hz", 0, 0, 65, "Hz", ""),
+    ("det_step", 8, 0, 16, "1/16 peak", ""),
+    ("det_sided", 3, 0, 16, "1/16 peak", ""),
+    ("det_sat", 32700, 1, 32768, "counts", ""),
+    ("det_rr_ms", 1600, 0, 3000, "ms", ""),
 )
 
 BIG = 1 << 29  # "no floor yet": above any envelope (< 2**26), so nothing triggers
@@ -39,27 +38,19 @@ NEVER = (1 << 30) - 1  # release time of an empty queue (largest small int)
 QN = 8  # events held at most
 
 
-def _arr(code, n):
-    a = array(code, range(n))  # sized without a same-size temporary (see ring.py)
-    for k in range(n):
-        a[k] = 0
-    return a
-
-
 class Detector:
     def __init__(self, channel, fs, params, emit):
         self.channel = channel
         self.emit = emit
-        self.dl = _arr("h", 128)  # raw samples: filter taps and the 8-sample levels
-        self.ah = _arr("i", 64)  # |c| over the envelope window
-        self.st = _arr("i", 32)  # block sums: the noise floor is their minimum (~4 s)
-        self.q = _arr("i", 6 * QN)  # held events: onset, duration, kind, peak, area, seq
+        self.dl = array("h", bytes(256))  # raw samples: filter taps and the 8-sample levels
+        self.ah = array("i", bytes(256))  # |f| over the envelope window (64)
+        self.st = array("i", bytes(128))  # block sums: the noise floor is their minimum (~4 s)
+        self.q = array("i", bytes(24 * QN))  # held events: onset, duration, kind, peak, area, seq
         self.qn = 0
         self.qh = 0
         self.configure(fs, params)
 
     def configure(self, fs, params):
-        self.fs = fs
         self.thr = params["det_thresh"]
         self.off = min(params["det_off"], self.thr)
         self.w = min(64, max(1, params["det_win_ms"] * fs // 1000))
@@ -72,10 +63,9 @@ class Detector:
         self.tail = self.w + self.d + self.l - 2  # what the filters add to an event's length
         self.step = params["det_step"]
         self.sided = params["det_sided"]
-        self.lo = params["det_sat_lo"]
-        self.hi = params["det_sat_hi"]
-        self.rr_lo = params["det_rr_lo_ms"] * fs // 1000
-        self.rr_hi = params["det_rr_hi_ms"] * fs // 1000
+        self.sat = params["det_sat"]
+        self.rr_lo = fs * 3 // 10  # 200 beats per minute
+        self.rr_hi = params["det_rr_ms"] * fs // 1000
         # How long an event is held: two (slow) beat intervals and one beat's own length.
         self.horizon = (9 * self.rr_hi >> 2) + self.hold + self.twitch + self.w if self.rr_hi else 0
         self.reset()
@@ -107,7 +97,6 @@ class Detector:
         self.r_last = -65536  # far before any rhythm (intervals < 6000)
         self.r_iv = 0
         self.r_pk = 0
-        self.r_n = 0
         self.r_s0 = -1
         self.r_s1 = -1
         self.r_seq = -1
@@ -177,7 +166,8 @@ class Detector:
                 xmax = self.xmax
                 xmin = self.xmin
             if idx >= due:
-                self.release(idx)
+                while self.qn and idx >= self.due:
+                    self.pop()
                 due = self.due
             bpos += 1
             if bpos == 128:
@@ -256,7 +246,7 @@ class Detector:
         dur = last - onset - self.tail
         if dur < 1:
             dur = 1
-        if xmax >= self.hi or xmin <= self.lo:
+        if xmax >= self.sat or xmin <= -self.sat:
             kind = 3
         elif self.step and 2 * abs(shift) > self.step * peak:
             kind = 3  # the level moved and stayed: a step or an electrode pop
@@ -295,21 +285,10 @@ class Detector:
         self.due = q[self.qh * 6] + self.horizon if self.qn else NEVER
         self.emit(q[j], q[j + 1], q[j + 2], self.channel, q[j + 3], q[j + 4])
 
-    def release(self, idx):
-        while self.qn and idx >= self.due:
-            self.pop()
-
     def flush(self):
         """Emit every held event now (end of a recording, or before a reset)."""
         while self.qn:
             self.pop()
-
-    def mark(self, seq):
-        q = self.q
-        for k in range(self.qn):
-            j = ((self.qh + k) % QN) * 6
-            if q[j + 5] == seq:
-                q[j + 2] = 3
 
     def rhythm(self, onset, peak, kind, seq):
         # Heartbeats recur at a steady interval with a steady size; twitches do not. Two short
@@ -326,10 +305,13 @@ class Detector:
             self.r_last = onset
             self.r_pk = peak
             self.r_seq = seq
-            self.r_n += 1
-            if self.r_n == 2:
-                self.mark(self.r_s0)
-                self.mark(self.r_s1)
+            if self.r_s0 >= 0:  # just confirmed: the two beats before, if still held
+                q = self.q
+                for k in range(self.qn):
+                    j = ((self.qh + k) % QN) * 6
+                    if q[j + 5] == self.r_s0 or q[j + 5] == self.r_s1:
+                        q[j + 2] = 3
+                self.r_s0 = -1
             return 3
         if r and iv < r:
             return kind  # between beats: leave the rhythm alone
@@ -339,7 +321,6 @@ class Detector:
             self.r_s1 = seq
         else:
             self.r_iv = 0
-        self.r_n = 1
         self.r_last = onset
         self.r_pk = peak
         self.r_seq = seq

@@ -20,7 +20,7 @@ from myotwitch.recordings import bundled, load
 
 from mpvm import REPO
 
-FULL = {"det_sat_lo": -32768, "det_sat_hi": 32767}
+FULL = {"det_sat": 32767}
 
 
 def run_device(tmp_path, x, fs, params, first_index=0, blocks=(128, 37, 1, 500), flush=False):
@@ -90,8 +90,8 @@ def adversarial(fs=1000, seed=7):
     sig["ecg_train"] = (clip16(add_muaps(rng, ecg, fs, 15, 100)), {})
     sig["emg_extreme_params"] = (clip16(add_muaps(rng, emg(rng, n, 3), fs, 50, 40)),
                                  {"det_thresh": 16, "det_off": 8, "det_win_ms": 32, "det_hold_ms": 1,
-                                  "det_mains_hz": 0, "det_step": 16, "det_rr_hi_ms": 3000,
-                                  "det_rr_lo_ms": 100})
+                                  "det_mains_hz": 0, "det_step": 16, "det_rr_ms": 3000,
+                                  "det_sat": 32768})
     sig["flat"] = (np.full(n, 2048), {})
     return sig
 
@@ -192,3 +192,4 @@ def test_events_to_dicts_and_input_checks():
     with pytest.raises(D.DetectError, match="unknown"):
         D.detect(x, 1000, {"nope": 5})
     assert D.DEFAULTS == {p[0]: p[1] for p in fw.PARAMS}
+    assert set(D.DESCRIPTIONS) == set(D.DEFAULTS)

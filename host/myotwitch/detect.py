@@ -21,6 +21,23 @@ from myotwitch.firmware import detector as _fw
 KIND_NAMES = ("twitch", "burst", "contraction", "artifact")
 PARAMS = _fw.PARAMS
 DEFAULTS: dict = {p[0]: p[1] for p in PARAMS}
+UNITS: dict = {p[0]: p[4] for p in PARAMS}
+# What each CONFIG key does (kept here, not on the device, whose heap is small).
+DESCRIPTIONS: dict = {
+    "det_thresh": "envelope level that starts an event, in 1/16 of the noise floor (96 = 6x)",
+    "det_off": "envelope level that keeps an event going (capped at det_thresh), 1/16 floor",
+    "det_win_ms": "envelope window: moving sum of the band-passed magnitude",
+    "det_hold_ms": "an event ends after this long below det_off; closer events merge",
+    "det_twitch_ms": "longest event reported as a twitch",
+    "det_burst_ms": "longest event reported as a burst; longer ones are contractions",
+    "det_mains_hz": "mains comb filter (50 or 60); below 40: off",
+    "det_step": "artifact if the level after the event moved by more than this part of its peak "
+                "(step, electrode pop); 0: off",
+    "det_sided": "artifact if the smaller swing is below this part of the larger (one-sided "
+                 "excursion: pop, ramp); 0: off",
+    "det_sat": "artifact if a sample reaches +-this many counts (saturation, electrode off)",
+    "det_rr_ms": "longest heartbeat interval for the ECG check (shortest: 300 ms); 0: off",
+}
 RANGES: dict = {p[0]: (p[2], p[3]) for p in PARAMS}
 EVENT_DTYPE = np.dtype([("onset", "<i8"), ("duration", "<i4"), ("kind", "u1"), ("channel", "u1"),
                         ("peak", "<i4"), ("area", "<i4")])
@@ -61,8 +78,7 @@ def _derived(fs: int, p: dict) -> dict:
         "hold": max(1, p["det_hold_ms"] * fs // 1000),
         "twitch": p["det_twitch_ms"] * fs // 1000, "burst": p["det_burst_ms"] * fs // 1000,
         "d": fs // hz if hz >= 40 else 0, "step": p["det_step"], "sided": p["det_sided"], "l": max(1, fs // 500),
-        "lo": p["det_sat_lo"], "hi": p["det_sat_hi"],
-        "rr_lo": p["det_rr_lo_ms"] * fs // 1000, "rr_hi": p["det_rr_hi_ms"] * fs // 1000,
+        "sat": p["det_sat"], "rr_lo": fs * 3 // 10, "rr_hi": p["det_rr_ms"] * fs // 1000,
     }
 
 
@@ -190,7 +206,7 @@ def _finish(x, q, onset, last, end, base, shift, area, channel, first_index, n, 
         kind = np.where(16 * small < q["sided"] * (8 * peak), 3, kind)
     if q["step"]:
         kind = np.where(2 * np.abs(shift) > q["step"] * peak, 3, kind)
-    kind = np.where((xmax >= q["hi"]) | (xmin <= q["lo"]), 3, kind)
+    kind = np.where((xmax >= q["sat"]) | (xmin <= -q["sat"]), 3, kind)
     peak = np.minimum(peak, 65535)
     kind, out = _hold(onset, end, peak, kind, q, n, flush)
     ev = np.zeros(k, EVENT_DTYPE)
@@ -214,7 +230,7 @@ def _hold(onsets, ends, peaks, kind, q, n, flush):
     horizon = (9 * rr_hi >> 2) + q["hold"] + q["twitch"] + q["w"] if rr_hi else 0
     queue = []  # event numbers held, oldest first
     head = 0
-    r_last, r_iv, r_pk, r_n, r_s0, r_s1, r_seq = -65536, 0, 0, 0, -1, -1, -1
+    r_last, r_iv, r_pk, r_s0, r_s1, r_seq = -65536, 0, 0, -1, -1, -1
     ons = onsets.tolist()
     for i in range(k):
         m = int(ends[i])
@@ -228,18 +244,19 @@ def _hold(onsets, ends, peaks, kind, q, n, flush):
             if r_iv and same and (8 * abs(iv - r_iv) <= r_iv or 4 * abs(iv - 2 * r_iv) <= r_iv):
                 if 8 * abs(iv - r_iv) <= r_iv:
                     r_iv = iv
-                r_last, r_pk, r_seq, r_n = o, p, i, r_n + 1
-                if r_n == 2:
+                r_last, r_pk, r_seq = o, p, i
+                if r_s0 >= 0:
                     for s in (r_s0, r_s1):
-                        if s >= 0 and not released[s] and s in queue[head:]:
+                        if not released[s] and s in queue[head:]:
                             kind[s] = 3
+                    r_s0 = -1
                 kind[i] = 3
             elif not (r_iv and iv < r_iv):
                 if same and rr_lo <= iv <= rr_hi:
                     r_iv, r_s0, r_s1 = iv, r_seq, i
                 else:
                     r_iv = 0
-                r_n, r_last, r_pk, r_seq = 1, o, p, i
+                r_last, r_pk, r_seq = o, p, i
         if len(queue) - head == QN:
             released[queue[head]] = True
             head += 1
