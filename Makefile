@@ -33,7 +33,9 @@ $(STAMP): pyproject.toml
 test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The published peers (neurokit2, biosppy) are bench-only: installed here, never by `make test`.
 bench: venv
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench.run
 
 demo: venv

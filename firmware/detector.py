@@ -2,18 +2,20 @@
 # host/myotwitch/detect.py is its NumPy twin and must stay bit-exact: change both together.
 # Algorithm, units and the fixed-point bounds: DETECTOR.md.
 #
-# Every stage is either an FIR (difference, comb, moving sum) or depends only on block
+# Every stage is either an FIR (box band-pass, comb, moving sum) or depends only on block
 # statistics, never on the event state, so the host can rebuild it exactly without a loop
 # per sample; only the hysteresis and the per-event work are sequential.
 #
 # Bounds (MicroPython small ints are 31-bit signed on 32-bit chips, |v| < 2**30), x in int16,
 # l <= 4 (2 kHz), d <= 50, w <= 64:
 #   f = b[n] - b[n-d], |b| <= l * 65535 < 2**18, so |f| = c < 2**19
-#   e = moving sum of c over w: < 2**26;  block sum over 128: < 2**27
+#   e = moving sum of c over w: < 2**25;  block sum over 128: < 2**26
 #   mu4 = min(block sums) >> 5, clamped to < 2**19;  mu4 * thr (thr < 2**10) < 2**29;
-#   ((mu4 * thr) >> 6) * w < 2**29;  c * w < 2**26
-#   area stops growing at 2**29 (so < 2**29 + 2**20); 8-sample sums of x < 2**18
+#   ((mu4 * thr) >> 6) * w < 2**29;  c * w < 2**25
+#   area stops growing at 2**29 (so < 2**29 + 2**19); 8-sample sums of x < 2**18
 # so every intermediate fits; tests/test_detector_twin.py checks it at full-scale input.
+# The 128-sample delay line covers every look-back: taps <= d + 2l <= 58 samples, the level
+# before an event <= (w - 1) + 56 + 8 = 127.
 
 from array import array
 

@@ -193,3 +193,11 @@ def test_events_to_dicts_and_input_checks():
         D.detect(x, 1000, {"nope": 5})
     assert D.DEFAULTS == {p[0]: p[1] for p in fw.PARAMS}
     assert set(D.DESCRIPTIONS) == set(D.DEFAULTS)
+
+
+@pytest.mark.parametrize("march", ["xtensawin", "rv32imc"])
+def test_detector_compiles_for_the_chips(tmp_path, march):
+    from mpvm import compile_mpy
+
+    out = compile_mpy([REPO / "firmware/detector.py"], tmp_path, march=march)
+    assert out[0].stat().st_size > 1000
