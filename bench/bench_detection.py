@@ -94,7 +94,7 @@ def score(segs, claims_per_seg, fs):
     }
 
 
-def rest_rate(fn, fs=synth.FS):
+def rest_rate(fn, fs=synth.FS, where=None):
     """Claims per hour on the real rest stretches (each recording processed whole)."""
     claims = 0
     seconds = 0.0
@@ -102,8 +102,11 @@ def rest_rate(fn, fs=synth.FS):
         x = load(name).samples[:, 0]
         on = np.asarray(fn(x, fs)) / fs
         for a, b in spans:
-            claims += int(((on >= a) & (on < b)).sum())
+            inside = on[(on >= a) & (on < b)]
+            claims += len(inside)
             seconds += b - a
+            if where is not None:
+                where += ["%s %.3f s" % (name, t) for t in inside]
     return claims * 3600 / seconds, claims, seconds
 
 
@@ -164,6 +167,9 @@ def main():
           "|onset error| of matches; FTxx: false twitches at contractions, motion swings, pops/steps, "
           "hum, ECG; FT/h: false twitches per hour on real rest (%d claims in %.0f s for ours); time: "
           "detection over the whole set." % (TOL, res["rest_n"], res["rest_s"]))
+    where = []
+    rest_rate(ours, fs, where)
+    print("ours, claims at rest (listed to be looked at): %s" % ("; ".join(where) or "none"))
     print(AIMS)
     ok = {
         "F1>=4x >= 0.95": res["F1>=4x"] >= 0.95, "R 2-4x >= 0.6": res["bands"][0] >= 0.6,

@@ -201,3 +201,21 @@ def test_detector_compiles_for_the_chips(tmp_path, march):
 
     out = compile_mpy([REPO / "firmware/detector.py"], tmp_path, march=march)
     assert out[0].stat().st_size > 1000
+
+
+def test_every_event_is_sent_within_settle_samples_of_its_offset(tmp_path):
+    """The device sends an event at most settle_samples() after its reported offset (verify
+    relies on this to tell events the raw data cannot reproduce from real differences)."""
+    rng = np.random.default_rng(11)
+    x = clip16(add_muaps(rng, emg(rng, 40_000), 1000, 60, 150))
+    settle = D.settle_samples({}, 1000)
+    full = D.detect(x, 1000, flush=True)
+    assert len(full) > 20
+    for cut in range(5_000, 40_000, 2_500):
+        part = D.detect(x[:cut], 1000)
+        # everything sent by `cut` is a prefix of the full run ...
+        assert np.array_equal(part, full[:len(part)])
+        # ... and whatever is still unsent ended less than `settle` samples before the cut
+        rest = full[len(part):]
+        short = rest[rest["duration"] < 4095]
+        assert np.all(short["onset"] + short["duration"] + settle > cut)

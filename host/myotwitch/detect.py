@@ -82,6 +82,21 @@ def _derived(fs: int, p: dict) -> dict:
     }
 
 
+def horizon(q: dict) -> int:
+    """Samples an event is held after its onset for the heartbeat check (Detector.horizon)."""
+    rr = q["rr_hi"]
+    return (9 * rr >> 2) + q["hold"] + q["twitch"] + q["w"] if rr else 0
+
+
+def settle_samples(params: dict, fs: int) -> int:
+    """At most how many samples after an event's reported offset (onset + duration) the device
+    sends it: `hold` after the envelope's last sample above the offset level (which lies up to
+    the filters' spread w + d + l - 2 past the offset), or later while the event is held for
+    the heartbeat check. (Durations saturate at 4095 samples: longer events end later.)"""
+    q = _derived(int(fs), check_params(params))
+    return max(q["w"] + q["d"] + q["l"] - 2 + q["hold"], horizon(q)) + 1
+
+
 def _samples(samples) -> np.ndarray:
     x = np.asarray(samples)
     if x.ndim != 1:
@@ -227,14 +242,14 @@ def _hold(onsets, ends, peaks, kind, q, n, flush):
     k = len(kind)
     released = np.zeros(k, bool)
     rr_lo, rr_hi = q["rr_lo"], q["rr_hi"]
-    horizon = (9 * rr_hi >> 2) + q["hold"] + q["twitch"] + q["w"] if rr_hi else 0
+    hz = horizon(q)
     queue = []  # event numbers held, oldest first
     head = 0
     r_last, r_iv, r_pk, r_s0, r_s1, r_seq = -65536, 0, 0, -1, -1, -1
     ons = onsets.tolist()
     for i in range(k):
         m = int(ends[i])
-        while head < len(queue) and ons[queue[head]] + horizon < m:
+        while head < len(queue) and ons[queue[head]] + hz < m:
             released[queue[head]] = True  # left at an earlier sample
             head += 1
         if kind[i] < 2 and rr_hi:
@@ -261,10 +276,10 @@ def _hold(onsets, ends, peaks, kind, q, n, flush):
             released[queue[head]] = True
             head += 1
         queue.append(i)
-        while head < len(queue) and ons[queue[head]] + horizon <= m:
+        while head < len(queue) and ons[queue[head]] + hz <= m:
             released[queue[head]] = True
             head += 1
-    while head < len(queue) and (flush or ons[queue[head]] + horizon <= n - 1):
+    while head < len(queue) and (flush or ons[queue[head]] + hz <= n - 1):
         released[queue[head]] = True
         head += 1
     return kind, released
