@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import serial
 from click.testing import CliRunner
+from mpremote.transport import TransportError
 
 from myotwitch import flash as fl
 from myotwitch.boards import get
@@ -87,7 +88,7 @@ def deploy(device, p, **kw):
         fl.check_compatible(state, p, get("virtual"))
         return fl.deploy(t, p, progress=kw.get("progress", lambda s: None))
     finally:
-        t.close()
+        fl.close_transport(t)
 
 
 def active_dir(root: Path) -> Path:
@@ -153,8 +154,10 @@ def test_cut_deploy_keeps_the_previous_firmware_and_the_data(device, payload, tm
         if len(seen) == 4:
             device.kill()  # the cable is pulled while the 4th file is on its way
 
-    with pytest.raises(Exception):
+    # what the CLI turns into "the connection to the board broke off ... run flash again"
+    with pytest.raises((TransportError, serial.SerialException)) as cut_err:
         deploy(device, new, progress=cut)
+    assert "read failed" in str(cut_err.value) or "disconnected" in str(cut_err.value)
     assert (root / "fw" / "active").read_text() == "a"
     info, name = boot_hello(root)
     assert info.build_hash == payload.build.hash_hex, "the previous firmware must still boot"
@@ -194,6 +197,23 @@ def test_cli_flash_virtual_board_and_dry_run(device):
     assert r.exit_code == 0, r.output
     assert "erasing data/" in r.output and not (device.root / "data" / "config.json").exists()
     assert (device.root / "fw" / "a" / "app.mpy").exists()
+
+
+def test_cli_flash_cut_short_says_what_to_do(device, monkeypatch):
+    import click
+
+    echo = click.echo
+
+    def echo_and_pull_the_cable(msg=None, **kw):
+        echo(msg, **kw)
+        if msg and str(msg).startswith("[4/"):
+            device.kill()
+
+    monkeypatch.setattr(click, "echo", echo_and_pull_the_cable)
+    r = CliRunner().invoke(main, ["flash", "--board", "virtual", "--port", device.port])
+    assert r.exit_code == 1, r.output
+    assert "broke off" in r.output and "run `myotwitch flash` again" in r.output
+    assert not (device.root / "fw" / "active").exists(), "nothing was switched to"
 
 
 def test_flash_failures_say_what_to_do(tmp_path):
@@ -278,7 +298,7 @@ def test_esp32_build_deployed_boots_through_main_py(device, tmp_path):
     try:
         res = fl.deploy(t, p, progress=lambda s: None)
     finally:
-        t.close()
+        fl.close_transport(t)
     device.kill()
     assert res.slot == "a" and "hal_esp32.mpy" in res.copied and "hal_sim.mpy" not in res.copied
     root = device.root

@@ -86,13 +86,13 @@ def flash(board_name, port, image, erase, dry_run):
             echo("copied %d file(s) into slot %s%s" % (len(res.copied), res.slot,
                                                        ", switched" if res.switched else ""))
             if board.virtual:
-                t.close()
+                fl.close_transport(t)
                 return
             info = fl.reset_and_hello(t, port, payload.build.hash_hex, progress=echo)
             t = None
         finally:
             if t is not None:
-                t.close()
+                fl.close_transport(t)
         echo("ok: %s runs build %s (firmware %s, %d Hz, %d channel(s))"
              % (info.board, info.build_hash, info.fw_version, info.fs, info.channels))
     except (fl.FlashError, FileNotFoundError, RuntimeError) as e:
@@ -101,7 +101,8 @@ def flash(board_name, port, image, erase, dry_run):
         from mpremote.transport import TransportError
         from serial import SerialException
 
-        if isinstance(e, (TransportError, SerialException, OSError)):
+        # SerialException is an OSError too; a plain OSError (a closed stdout) is not the board's
+        if isinstance(e, (TransportError, SerialException)):
             raise click.ClickException(
                 "the connection to the board broke off (%s). The previous firmware still boots; "
                 "check the cable and run `myotwitch flash` again." % e) from None

@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from myotwitch.boards import Board
 from myotwitch import build as _build
+from myotwitch.boards import Board
 from myotwitch.build import Build, build_firmware, build_hash, cache_dir, source_files
 
 FW_DIR = "fw"
@@ -46,7 +46,6 @@ BREAK = b"\x03" * 300  # hal_esp32 leaves the app on this run (see BREAK_RUN the
 
 class FlashError(Exception):
     """A deploy step failed; the message says what to do."""
-
 
 
 # ---------------------------------------------------------------------------- build
@@ -343,11 +342,20 @@ def open_transport(port: str, interrupt: bool = True, timeout: float = 10.0):
             time.sleep(0.2)
         t.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
     except TransportError as e:
-        t.close()
+        close_transport(t)
         raise FlashError("%s answers, but not with MicroPython's REPL (%s). Is MicroPython on "
                          "the board? Flash it with --micropython FIRMWARE.bin (and --erase for a "
                          "board that ran other firmware)." % (port, e)) from e
     return t
+
+
+def close_transport(t) -> None:
+    """Close without raising: after the board vanished, releasing DTR/RTS fails with EIO, and
+    that must not hide the error that matters."""
+    try:
+        t.close()
+    except OSError:
+        pass
 
 
 def port_hint(port: str, err) -> str:
@@ -420,7 +428,7 @@ def reset_and_hello(transport, port: str, expected_hash: str, timeout: float = 1
             transport.exec_raw_no_follow("import machine\nmachine.reset()")
         except Exception:  # the port drops as the chip resets
             pass
-        transport.close()
+        close_transport(transport)
         time.sleep(1.0)
     progress("waiting for HELLO")
     deadline = time.monotonic() + timeout
