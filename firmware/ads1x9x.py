@@ -125,6 +125,7 @@ class Ads1x9x:
         if self.kind == "ads1292":
             w(0x01, dr)  # CONFIG1: continuous conversion, data rate
             w(0x02, 0xA0)  # CONFIG2: bit 7 set, internal reference on (2.42 V), no test signal
+            time.sleep_ms(100)  # reference settling
             w(0x03, 0x10)  # LOFF: bit 4 set, lead-off comparators off
             for ch in range(2):
                 # CHnSET: normal electrode input at PGA gain; unused: powered down, shorted
