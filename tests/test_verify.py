@@ -204,7 +204,9 @@ def test_events_outside_the_raw_samples_are_set_aside_not_counted(tmp_path):
         v = verify_session(store, sid)
     assert v.count("before raw data") == 1
     assert v.count("raw gap") > 0 and v.count("beyond raw data") > 0
-    assert v.count("matched") > 5 and v.problems == 0 and v.agree
+    # The recording holds six events in these 40 s (its bursts); those ending within the
+    # detector's settle window (heartbeat hold-back: ~3.7 s) of the gap count as "raw gap".
+    assert v.count("matched") >= 2 and v.problems == 0 and v.agree
     assert sum(v.count(s) for s in ("matched", "before raw data", "raw gap", "beyond raw data")) == n
     assert all(p.onset >= 20000 - 200 for p in v.pairs if p.status == "raw gap")
     r = _verify(tmp_path / "m.db", sid)
