@@ -35,10 +35,25 @@ def close_segment(log):
 
 
 def segments(log):
-    """First seqs of the segment files, ascending."""
+    """First seqs of the segment files, ascending (a list: tests and small logs only)."""
     out = [int(e[0], 16) for e in os.ilistdir(log.dir) if len(e[0]) == 8]
     out.sort()
     return out
+
+
+def seek(log, x, after):
+    """The smallest segment name > x (after=True) or the largest <= x, -1 if none. Streams the
+    directory: a log of hundreds of segments needs no list on the small heap."""
+    pick = -1
+    for e in os.ilistdir(log.dir):
+        if len(e[0]) == 8:
+            s = int(e[0], 16)
+            if after:
+                if s > x and (pick < 0 or s < pick):
+                    pick = s
+            elif s <= x and s > pick:
+                pick = s
+    return pick
 
 
 def scan(path):
@@ -79,14 +94,17 @@ def recover(log, directory, max_segments):
                 floor = u32(b, 4) + eventlog.GAP
     except OSError:
         pass
-    segs = segments(log)
+    count = 0
+    for e in os.ilistdir(d):
+        count += len(e[0]) == 8
+    newest = seek(log, 0xFFFFFFFF, False)
     last = -1
     good = True
     size = 0
     n = floor
-    if segs:
-        last, good, size = scan(name(log, segs[-1]))
-        top = (last if last > segs[-1] else segs[-1]) + eventlog.GAP
+    if newest >= 0:
+        last, good, size = scan(name(log, newest))
+        top = (last if last > newest else newest) + eventlog.GAP
         if top > n:
             n = top
     if floor and log.keep_from + eventlog.GAP > n:
@@ -94,12 +112,12 @@ def recover(log, directory, max_segments):
     log.next_seq = log.floor = n
     log.durable = n - 1
     write_state(log)  # this boot's first number: the floor of the next boot's numbering
-    log.nsegs = len(segs)
-    log.oldest = segs[0] if segs else -1
-    if segs and good and size < log.seg_bytes:
+    log.nsegs = count
+    log.oldest = seek(log, -1, True)
+    if newest >= 0 and good and size < log.seg_bytes:
         # Also a segment without records (a boot that logged nothing): its name is still
         # below every record that will go in.
-        log.cur = segs[-1]
+        log.cur = newest
         log.size = size
         log.f = open(name(log, log.cur), "ab")
     else:
@@ -155,22 +173,23 @@ def close(log):
 
 def drop_oldest(log):
     """Delete the oldest segment, counting its records in log.dropped first."""
-    segs = segments(log)
-    if not segs:
+    s0 = seek(log, -1, True)
+    if s0 < 0:
         log.nsegs = 0
         return
-    nxt = segs[1] if len(segs) > 1 else log.next_seq
-    lo = segs[0] if segs[0] > log.keep_from else log.keep_from
+    s1 = seek(log, s0, True)
+    nxt = s1 if s1 >= 0 else log.next_seq
+    lo = s0 if s0 > log.keep_from else log.keep_from
     if nxt > lo:
         log.dropped += nxt - lo
-    log.oldest = segs[1] if len(segs) > 1 else -1
-    if segs[0] == log.cur:
+    log.oldest = s1
+    if s0 == log.cur:
         close_segment(log)
         log.cur = -1
     if log.xfer is not None:
-        log.xfer.gone(segs[0])
-    os.remove(name(log, segs[0]))
-    log.nsegs = len(segs) - 1
+        log.xfer.gone(s0)
+    os.remove(name(log, s0))
+    log.nsegs -= 1
 
 
 def oldest_seq(log):
@@ -188,16 +207,19 @@ def erase(log, up_to):
         return
     log.keep_from = up_to + 1  # first, like a drop: RAM never shows more than flash holds
     write_state(log)
-    segs = segments(log)
-    for i in range(len(segs)):
-        end = segs[i + 1] - 1 if i + 1 < len(segs) else log.durable
-        if end > up_to:
+    # Segment s holds seqs up to the next name - 1 (the newest: up to durable).
+    while True:
+        s0 = seek(log, -1, True)
+        if s0 < 0:
             break
-        if segs[i] == log.cur:
+        s1 = seek(log, s0, True)
+        if (s1 - 1 if s1 >= 0 else log.durable) > up_to:
+            break
+        if s0 == log.cur:
             close_segment(log)
             log.cur = -1
-        log.oldest = segs[i + 1] if i + 1 < len(segs) else -1
-        os.remove(name(log, segs[i]))
+        log.oldest = s1
+        os.remove(name(log, s0))
         log.nsegs -= 1
     if log.cur < 0:
         new_segment(log, log.next_seq)
@@ -249,16 +271,12 @@ class Transfer:
             self.f = None
 
     def _next_segment(self):
-        pick = -1
-        for s in segments(self.log):
-            if self.seg < 0:
-                if s <= self.lo or pick < 0:
-                    pick = s
-                if s >= self.lo:
-                    break
-            elif s > self.seg:
-                pick = s
-                break
+        if self.seg < 0:
+            pick = seek(self.log, self.lo, False)  # the segment holding lo
+            if pick < 0:
+                pick = seek(self.log, -1, True)  # lo is older than everything left
+        else:
+            pick = seek(self.log, self.seg, True)
         if pick < 0:
             self.ended = True
             return False

@@ -33,6 +33,7 @@ TO_NEWEST = 0xFFFFFFFF
 COMMIT_EVERY = 0.5  # seconds between commits during a download
 CHUNK_TIMEOUT = 3.0  # seconds without a chunk before the read is re-sent
 MAX_RETRIES = 50  # re-sent reads in a row without progress before giving up
+WINDOW = 512  # seqs asked for per LOG_READ (about 50 chunks)
 
 
 class PullError(LinkError):
@@ -257,22 +258,25 @@ class _Puller:
         return res
 
     def _download(self, reader, res, chunk_timeout, max_retries):
-        expect_from = res.last_seq + 1
+        # Windows of WINDOW seqs: after a fault only the rest of one window is in flight (and
+        # thrown away), however far ahead the device's sending got.
         stalls = 0
         last_commit = time.monotonic()
-        prev_boot = None
-        reader.start(expect_from)
+        prev, prev_boot = res.last_seq, None  # the last record received (gaps are between)
+        first = True
+        lo = res.last_seq + 1
+        reader.start(lo, lo + WINDOW - 1)
         while True:
+            hi = lo + WINDOW - 1
             msg = reader.next_chunk(chunk_timeout)
             bad = None
             if msg is None:
                 bad = "no chunk for %.0f s" % chunk_timeout
             elif msg.type == mp.NACK:
-                if msg["code"] == mp.E_BUSY:
-                    bad = "device busy"
-                else:
+                if msg["code"] != mp.E_BUSY:
                     raise PullError("device refused LOG_READ: %s %s" % (
                         mp.ERROR_NAMES.get(msg["code"], msg["code"]), msg.get("reason", "")))
+                bad = "device busy"
             elif not reader.clean_since_last():
                 bad = "link fault"
             if bad is None:
@@ -283,7 +287,8 @@ class _Puller:
                     bad = "bad record: %s" % e
                 else:
                     seqs = [r[1] for r in recs]
-                    if any(b <= a for a, b in zip(seqs, seqs[1:])) or (seqs and seqs[0] < expect_from):
+                    if seqs and (seqs[0] <= res.last_seq or seqs[-1] > hi
+                                 or any(b <= a for a, b in zip(seqs, seqs[1:]))):
                         bad = "records out of order"
             if bad is not None:
                 res.rejected_chunks += msg is not None
@@ -292,47 +297,58 @@ class _Puller:
                 if stalls > max_retries:
                     raise LinkTimeout("log download makes no progress (%s); what was pulled so far "
                                       "is saved, run pull again" % bad)
-                reader.start(res.last_seq + 1)
-                expect_from = res.last_seq + 1
+                lo = res.last_seq + 1
+                reader.start(lo, lo + WINDOW - 1)
                 continue
             stalls = 0
             oldest, nxt = f["oldest_seq"], f["next_seq"]
-            if res.oldest_seq is None and nxt <= res.last_seq:
-                # The device numbers below what this store already has: its log was wiped or
-                # this is another board with the same name. Start over from its oldest record.
-                res.log_reset = True
-                res.last_seq = -1
-                reader.start(0)
-                expect_from = 0
-                res.oldest_seq = oldest
-                continue
-            if res.oldest_seq is None and expect_from < oldest and res.last_seq >= 0:
-                res.gaps.append((expect_from, oldest - 1, "dropped"))
+            if first:
+                first = False
+                if nxt <= res.last_seq:
+                    # The device numbers below what this store has: its log was wiped, or this
+                    # is another board with the same name. Start over at its oldest record.
+                    res.log_reset = True
+                    res.last_seq = prev = -1
+                    lo = 0
+                    reader.start(lo, lo + WINDOW - 1)
+                    continue
+                if self.progress is not None:
+                    self.progress.start(max(0, nxt - max(lo, oldest)))
+            if lo < oldest and res.last_seq >= 0 and not recs_before(res, oldest):
+                res.gaps.append((lo, oldest - 1, "dropped"))
             res.oldest_seq, res.next_seq = oldest, nxt
-            if self.progress is not None and res.records == 0:
-                self.progress.start(max(0, nxt - max(expect_from, oldest)))
-            prev = res.last_seq
             for r in recs:
-                if prev >= 0 and r[1] > prev + 1 and r[1] - 1 >= max(expect_from, oldest):
-                    lo = max(prev + 1, oldest)
-                    res.gaps.append((lo, r[1] - 1, "reboot" if r[2] != prev_boot else "missing"))
-                prev = r[1]
-                prev_boot = r[2]
+                if prev >= 0 and r[1] > prev + 1:
+                    gap_lo = max(prev + 1, oldest if res.last_seq >= 0 else prev + 1)
+                    if gap_lo <= r[1] - 1:
+                        res.gaps.append((gap_lo, r[1] - 1,
+                                         "reboot" if r[2] != prev_boot else "missing"))
+                prev, prev_boot = r[1], r[2]
             res.records += len(recs)
             res.record_bytes += len(f["records"])
             self.batch.extend(recs)
             if recs:
                 res.last_seq = recs[-1][1]
-                expect_from = res.last_seq + 1
             if self.progress is not None:
                 self.progress.update(res.records, len(recs))
+            if f["flags"] & mp.CHUNK_LAST:
+                # The window is answered in full: nothing else exists up to its end (or up to
+                # the newest record, which is as far as the device could answer).
+                done_to = min(hi, nxt - 1)
+                if done_to > res.last_seq:
+                    res.last_seq = done_to
+                if hi >= nxt - 1:
+                    return
+                lo = res.last_seq + 1
+                reader.start(lo, lo + WINDOW - 1)
             if time.monotonic() - last_commit >= COMMIT_EVERY:
                 self.commit(res, res.last_seq, oldest, nxt)
                 last_commit = time.monotonic()
-            if f["flags"] & mp.CHUNK_LAST:
-                if res.last_seq < 0 and nxt > 0:
-                    res.last_seq = nxt - 1 if oldest >= nxt else res.last_seq
-                return
+
+
+def recs_before(res, oldest):
+    """True if this dropped range was already reported (the log's oldest moved meanwhile)."""
+    return any(kind == "dropped" and hi == oldest - 1 for _, hi, kind in res.gaps)
 
 
 def pull_log(device: Device, store, erase=False, progress=None, chunk_timeout=CHUNK_TIMEOUT,
