@@ -59,7 +59,7 @@ def check_consistent(db, reference):
 @pytest.fixture
 def board(tmp_path):
     img = tmp_path / "flash.img"
-    prefill_log(img, 3000, boot_id=0x600DF00D)
+    prefill_log(img, 6000, boot_id=0x600DF00D)
     with SimBoard(speed=1, flash=img) as b:
         yield b
 
@@ -67,11 +67,11 @@ def board(tmp_path):
 def test_link_faults_never_store_corrupt_or_duplicate_events(board, tmp_path):
     _, records = read_log(board.port)
     ref = flash_events(records)
-    assert len(ref) == 3000
+    assert len(ref) == 6000
     db = tmp_path / "s.db"
     faults = dict(drop=0.01, flip=0.01, dup=0.01, reorder=0.01, cut=0.01)
     # The cable is pulled mid-transfer, on a link that was already bad.
-    with LinkProxy(board.port, seed=1, disconnect_after=120, **faults) as px:
+    with LinkProxy(board.port, seed=1, disconnect_after=250, **faults) as px:
         with pytest.raises(LinkError):
             with Device.open(px.port) as dev, open_store(db) as store:
                 pull_log(dev, store, chunk_timeout=1.0)
