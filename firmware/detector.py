@@ -131,12 +131,9 @@ class Detector:
         area = self.area
         xmax = self.xmax
         xmin = self.xmin
-        due = self.due
         idx = first_index
-        i = start
-        for _ in range(count):
+        for i in range(start, start + count):
             x = buf[i & mask]
-            i += 1
             dl[idx & 127] = x
             # f[n] = b[n] - b[n-d], b[n] = sum(x[n-l+1..n]) - sum(x[n-2l+1..n-l]): advanced
             # by its exact integer increment (an FIR, so no rounding ever accumulates).
@@ -153,7 +150,6 @@ class Detector:
                 elif idx - last >= hold:
                     active = 0
                     self.finish(idx, last, area, xmax, xmin)
-                    due = self.due
                 if active:
                     if area < BIG:
                         area += c
@@ -167,17 +163,15 @@ class Detector:
                 area = self.begin(idx, ton)
                 xmax = self.xmax
                 xmin = self.xmin
-            if idx >= due:
-                while self.qn and idx >= self.due:
-                    self.pop()
-                due = self.due
             bpos += 1
-            if bpos == 128:
+            if bpos == 128:  # block end: the floor, and held events that are due
                 bpos = 0
                 self.block(bsum)
                 bsum = 0
                 ton = self.ton
                 toff = self.toff
+                while self.qn and idx >= self.due:
+                    self.pop()
             idx += 1
         self.f = f
         self.e = e
@@ -265,7 +259,8 @@ class Detector:
         if kind < 2 and self.rr_hi:
             kind = self.rhythm(onset, peak, kind, seq)
         # Held back (in order) until a heartbeat rhythm could have formed behind it, so the
-        # first beats of a rhythm are artifacts too; a full queue lets its oldest go early.
+        # first beats of a rhythm are artifacts too; released at the first block end once due;
+        # a full queue lets its oldest go early.
         if self.qn == QN:
             self.pop()
         q = self.q

@@ -92,9 +92,10 @@ def settle_samples(params: dict, fs: int) -> int:
     """At most how many samples after an event's reported offset (onset + duration) the device
     sends it: `hold` after the envelope's last sample above the offset level (which lies up to
     the filters' spread w + d + l - 2 past the offset), or later while the event is held for
-    the heartbeat check. (Durations saturate at 4095 samples: longer events end later.)"""
+    the heartbeat check (released at a 128-sample block end once due). (Durations saturate at
+    4095 samples: longer events end later.)"""
     q = _derived(int(fs), check_params(params))
-    return max(q["w"] + q["d"] + q["l"] - 2 + q["hold"], horizon(q)) + 1
+    return max(q["w"] + q["d"] + q["l"] - 2 + q["hold"], horizon(q) + 127) + 1
 
 
 def _samples(samples) -> np.ndarray:
@@ -237,7 +238,9 @@ def _finish(x, q, onset, last, end, base, shift, area, channel, first_index, n, 
 def _hold(onsets, ends, peaks, kind, q, n, flush):
     """Detector.rhythm + the hold-back queue (push/pop/release/mark), event by event.
 
-    Returns the final kinds and which events have left the queue by sample n-1."""
+    Held events leave at block ends (samples 127, 255, ... after reset): an event due at t
+    (onset + horizon) leaves at t | 127. Returns the final kinds and which events have left
+    the queue by sample n-1."""
     kind = kind.copy()
     k = len(kind)
     released = np.zeros(k, bool)
@@ -249,7 +252,7 @@ def _hold(onsets, ends, peaks, kind, q, n, flush):
     ons = onsets.tolist()
     for i in range(k):
         m = int(ends[i])
-        while head < len(queue) and ons[queue[head]] + hz < m:
+        while head < len(queue) and (ons[queue[head]] + hz) | 127 < m:
             released[queue[head]] = True  # left at an earlier sample
             head += 1
         if kind[i] < 2 and rr_hi:
@@ -276,10 +279,10 @@ def _hold(onsets, ends, peaks, kind, q, n, flush):
             released[queue[head]] = True
             head += 1
         queue.append(i)
-        while head < len(queue) and ons[queue[head]] + hz <= m:
+        while head < len(queue) and (ons[queue[head]] + hz) | 127 <= m:
             released[queue[head]] = True
             head += 1
-    while head < len(queue) and (flush or ons[queue[head]] + hz <= n - 1):
+    while head < len(queue) and (flush or (ons[queue[head]] + hz) | 127 <= n - 1):
         released[queue[head]] = True
         head += 1
     return kind, released
