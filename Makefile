@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test bench demo clean
+.PHONY: help venv test bench faults demo clean
 
 help:
 	@echo "make demo    run the virtual board on a bundled real EMG recording and record a session"
 	@echo "make test    run the whole test suite (creates .venv on first use)"
 	@echo "make bench   print the measured budgets and benchmarks"
+	@echo "make faults  power cuts, link faults and host crashes on the virtual board (records lost must be 0)"
 	@echo "make venv    create .venv and install myotwitch with its test extras"
 	@echo "make clean   remove .venv and caches"
 
@@ -43,3 +44,7 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info host/*.egg-info
+
+# Fault injection only (bench_faults is also part of `make bench`).
+faults: venv
+	$(BIN)/python -m bench.run faults
