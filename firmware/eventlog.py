@@ -48,19 +48,27 @@ def unload():
 
 class EventLog:
     stores_records = True
+    # Defaults as class attributes: every instance attribute costs heap, these rarely change.
+    seg_bytes = SEG_BYTES
+    flush_records = FLUSH_RECORDS
+    flush_samples = 2000  # the app sets 2 s of its sample rate
+    dropped = 0  # records lost to rotation (or to a failing flash) since boot
+    errors = 0
+    xfer = None  # a LOG_READ answer in progress (logmaint.Transfer)
 
     def __init__(self, directory, boot_id, seg_bytes=SEG_BYTES, max_segments=0,
                  flush_records=FLUSH_RECORDS):
         self.dir = directory + "/log"
-        self.seg_bytes = seg_bytes
-        self.flush_records = flush_records
-        self.flush_samples = 2000
-        self.dropped = self.errors = self.n = self.pending = self.size = 0
+        if seg_bytes != SEG_BYTES:
+            self.seg_bytes = seg_bytes
+        if flush_records != FLUSH_RECORDS:
+            self.flush_records = flush_records
+        self.n = self.pending = self.size = 0
         self.since = -1
         self.buf = bytearray(BUF)
         self.boot4 = bytearray(4)
         mp._put_u32(self.boot4, 0, boot_id)
-        self.f = self.xfer = None
+        self.f = None
         self.cur = -1
         maint().recover(self, directory, max_segments)
         unload()
