@@ -30,7 +30,7 @@ PARAMS = (
     ("det_burst_ms", 300, 1, 4000, "ms", ""),
     ("det_mains_hz", 0, 0, 65, "Hz", ""),
     ("det_step", 8, 0, 16, "1/16 peak", ""),
-    ("det_sided", 3, 0, 16, "1/16 peak", ""),
+    ("det_sided", 2, 0, 16, "1/16 peak", ""),
     ("det_sat", 32700, 1, 32768, "counts", ""),
     ("det_rr_ms", 1600, 0, 3000, "ms", ""),
 )
