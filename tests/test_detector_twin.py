@@ -219,3 +219,36 @@ def test_every_event_is_sent_within_settle_samples_of_its_offset(tmp_path):
         rest = full[len(part):]
         short = rest[rest["duration"] < 4095]
         assert np.all(short["onset"] + short["duration"] + settle > cut)
+
+
+def test_what_it_calls_twitches_and_what_not():
+    """Kinds on plain cases (the twin is the device, bit for bit, by the tests above)."""
+    fs = 1000
+    rng = np.random.default_rng(21)
+    n = 60 * fs
+    x = emg(rng, n, 6.0)
+    t = np.linspace(-3, 3, 12)
+    muap = -t * np.exp(-t * t / 2) / 0.61 * 120  # biphasic, 12 ms, peak 120 counts (20x)
+    twitches = [3000, 7400, 9100, 13800]
+    for at in twitches:
+        x[at:at + 12] += muap
+    x[20000:22000] += 200 * rng.normal(0, 1, 2000) * np.hanning(2000)  # 2 s contraction
+    x[26000:] += 600  # a step
+    beats = np.arange(30000, 44000, 830)  # ECG at 72 bpm: 17 beats
+    q = np.linspace(-3, 3, 30)
+    for at in beats:
+        x[at:at + 30] += 250 * (1 - q * q) * np.exp(-q * q / 2)
+    x[50000:50040] = 4095  # clipped at the top of a 12-bit ADC
+    ev = D.detect(clip16(x), fs, {"det_sat": 4095}, flush=True)
+
+    def kinds(lo, hi):
+        return sorted(D.KIND_NAMES[k] for k in ev["kind"][(ev["onset"] >= lo) & (ev["onset"] < hi)])
+
+    for at in twitches:
+        assert kinds(at - 10, at + 15) == ["twitch"], at
+    assert kinds(19500, 24000) == ["contraction"]
+    assert kinds(25900, 26200) == ["artifact"]
+    beat_kinds = [kinds(at - 10, at + 40) for at in beats]
+    assert all(k == ["artifact"] for k in beat_kinds), beat_kinds
+    assert kinds(49900, 50100) == ["artifact"]
+    assert len(ev) == len(twitches) + 1 + 1 + len(beats) + 1  # nothing else in a quiet signal

@@ -7,8 +7,10 @@ blocks counted from reset (exact with reshape + sliding minimum), and the hyster
 grouping the samples above the offset level. Only per-event work (onset refinement, features,
 kind, heartbeat rhythm) loops, once per event.
 
-    detect(samples, fs, params=None, channel=0, first_index=0) -> structured array (EVENT_DTYPE)
+    detect(samples, fs, params=None, channel=0, first_index=0, flush=False)
+        -> structured array (EVENT_DTYPE), the device's events in order
     events_to_dicts(ev, fs) -> [{"onset_s", "offset_s", "duration_ms", "kind", ...}]
+    settle_samples(params, fs) -> how long after an event's offset the device may send it
     reference(...)  the firmware's own Detector run in CPython (slow; for tests)
 """
 
@@ -196,12 +198,13 @@ def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> n
     if k == 0:
         return np.zeros(0, EVENT_DTYPE)
 
-    # Onset: the first sample of the envelope window whose |c| alone would cross.
+    # Onset: the first sample of the envelope window whose |f| alone would cross.
     ap = np.concatenate([np.zeros(64, np.int64), a])
     win = ap[(cross + 64 - w + 1)[:, None] + np.arange(w)[None, :]]
     onset = cross - w + 1 + np.argmax(win * w > ton_b[cross >> 7][:, None], axis=1)
-    base = xp[(onset + PAD - min(w, 56))[:, None] - 8 + np.arange(8)[None, :]].sum(axis=1, dtype=np.int64)
-    tail = xp[(end + PAD)[:, None] - 8 + np.arange(8)[None, :]].sum(axis=1, dtype=np.int64)
+    eight = np.arange(8)[None, :] - 8
+    base = xp[(onset + PAD - min(w, 56))[:, None] + eight].sum(axis=1, dtype=np.int64)
+    tail = xp[(end + PAD)[:, None] + eight].sum(axis=1, dtype=np.int64)
     area = cs[end] - cs[onset]
     return _finish(x, q, onset, last, end, base, tail - base, area, channel, first_index, n, flush)
 
