@@ -37,6 +37,9 @@ BUF = 384  # 16 EVENTs (22 B) and a STATUS; a full buffer is flushed at once
 
 
 def maint():
+    import gc
+
+    gc.collect()  # the module needs a few KB: start from a swept heap
     import logmaint
 
     return logmaint
@@ -68,6 +71,7 @@ class EventLog:
         self.buf = bytearray(BUF)
         self.boot4 = bytearray(4)
         mp._put_u32(self.boot4, 0, boot_id)
+        self.ev = bytearray(10)  # an EVENT payload
         self.f = None
         self.cur = -1
         maint().recover(self, directory, max_segments)
@@ -75,7 +79,19 @@ class EventLog:
 
     # ---- appending (add_event runs inside the detector callback: no allocation)
 
-    def _begin(self, rec_type, n):
+    def add_event(self, onset, duration, kind, channel, peak, area):
+        e = self.ev
+        mp._put_u32(e, 0, onset)
+        mp._put_u16(e, 4, mp.pack_dkc(duration, kind, channel))
+        mp._put_u16(e, 6, peak if peak < 0xFFFF else 0xFFFF)
+        mp._put_u16(e, 8, area if area < 0xFFFF else 0xFFFF)
+        return self.add(mp.EVENT, e)
+
+    def add(self, rec_type, fields):
+        """Log a record; MARK, STATUS and TIME fields are encoded here (that allocates: not for
+        the sample path), an EVENT payload comes ready from add_event."""
+        p = fields if rec_type == mp.EVENT else mp.encode_payload(rec_type, fields)
+        n = len(p)
         if self.n + 12 + n > BUF:
             self._try_flush()
         seq = self.next_seq
@@ -86,38 +102,14 @@ class EventLog:
         b[o + 1] = rec_type
         mp._put_u32(b, o + 2, seq)
         bb = self.boot4
-        b[o + 6] = bb[0]
-        b[o + 7] = bb[1]
-        b[o + 8] = bb[2]
-        b[o + 9] = bb[3]
-        return seq
-
-    def _end(self, n):
-        b = self.buf
-        e = self.n + 10 + n
-        mp._put_u16(b, e, mp.crc16(b, self.n + 1, e))
+        for i in range(4):
+            b[o + 6 + i] = bb[i]
+        for i in range(n):
+            b[o + 10 + i] = p[i]
+        e = o + 10 + n
+        mp._put_u16(b, e, mp.crc16(b, o + 1, e))
         self.n = e + 2
         self.pending += 1
-
-    def add_event(self, onset, duration, kind, channel, peak, area):
-        seq = self._begin(mp.EVENT, 10)
-        b = self.buf
-        o = self.n + 10
-        mp._put_u32(b, o, onset)
-        mp._put_u16(b, o + 4, mp.pack_dkc(duration, kind, channel))
-        mp._put_u16(b, o + 6, peak if peak < 0xFFFF else 0xFFFF)
-        mp._put_u16(b, o + 8, area if area < 0xFFFF else 0xFFFF)
-        self._end(10)
-        return seq
-
-    def add(self, rec_type, fields):
-        """Log a MARK, STATUS or TIME record (allocates: not for the sample path)."""
-        p = mp.encode_payload(rec_type, fields)
-        n = len(p)
-        seq = self._begin(rec_type, n)
-        o = self.n + 10
-        self.buf[o:o + n] = p
-        self._end(n)
         return seq
 
     # ---- making it durable
