@@ -23,8 +23,9 @@
 # When the log holds max_segments segments the oldest is deleted; `dropped` counts its records
 # and the host sees them as the range below LOG_CHUNK.oldest_seq that it had not pulled.
 #
-# Appending and flushing allocate nothing (preallocated buffer, the segment file kept open). The rarely-run rest (boot recovery, rotation, LOG_READ/LOG_ERASE) is in logmaint.py,
-# imported when needed and dropped again: the heap has no room to keep it resident.
+# Appending and flushing allocate nothing (preallocated buffer, the segment file kept open).
+# The rarely-run rest is imported when needed and dropped again (the heap has no room to keep it
+# resident): boot recovery, rotation and LOG_ERASE in logmaint.py, LOG_READ in logxfer.py.
 
 import sys
 
@@ -45,8 +46,8 @@ def maint():
     return logmaint
 
 
-def unload():
-    sys.modules.pop("logmaint", None)
+def unload(module="logmaint"):
+    sys.modules.pop(module, None)
 
 
 class EventLog:
@@ -160,6 +161,16 @@ class EventLog:
 
     def handle_request(self, link, msg):
         """LOG_READ / LOG_ERASE (SPEC section 5)."""
-        maint().handle(self, link, msg)
-        if self.xfer is None:
+        if msg.type == mp.LOG_ERASE:
+            maint().handle_erase(self, link, msg)
             unload()
+            return
+        if self.xfer is None:
+            import gc
+
+            gc.collect()
+        import logxfer
+
+        logxfer.handle(self, link, msg)
+        if self.xfer is None:
+            unload("logxfer")

@@ -14,6 +14,7 @@ import vfs
 import blockdev
 import eventlog
 import logmaint
+import logxfer
 import myoproto as mp
 
 IMAGE, SEED, TRIALS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -122,7 +123,7 @@ for trial in range(TRIALS):
             dev.cut_bytes = random.randrange(0, 600)
         log = eventlog.EventLog("/flash", boot, seg_bytes=SEG, max_segments=MAXSEG,
                                 flush_records=random.choice((4, 16)))
-        b = logmaint.oldest_seq(log)  # recovery itself may rotate (it opens a segment)
+        b = logxfer.oldest_seq(log)  # recovery itself may rotate (it opens a segment)
         if b > bound:
             bound = b
         if log.next_seq <= max_given:
@@ -167,7 +168,7 @@ for trial in range(TRIALS):
                 up = random.choice(list(durable))
                 stats["erases"] += 1
                 log.handle_request(Link(), mp.Message(mp.LOG_ERASE, 2, {"up_to_seq": up}))
-            b = logmaint.oldest_seq(log)
+            b = logxfer.oldest_seq(log)
             if b > bound:
                 bound = b
             keep = []
@@ -185,7 +186,7 @@ for trial in range(TRIALS):
         if log is None and len(names) > 1 and names[1] > bound:
             bound = names[1]  # recovery may have been rotating out the oldest segment
         if log is not None:
-            b = logmaint.oldest_seq(log)
+            b = logxfer.oldest_seq(log)
             if b > bound:
                 bound = b
     if log is not None:
