@@ -110,9 +110,16 @@ def rest_rate(fn, fs=synth.FS, where=None):
     return claims * 3600 / seconds, claims, seconds
 
 
-def evaluate(name, fn, segs, fs):
+PEER_BUDGET_S = 60.0  # a peer slower than this over the whole set is stopped and reported
+
+
+def evaluate(name, fn, segs, fs, budget=None):
     t0 = time.perf_counter()
-    claims = [fn(s.x, fs) for s in segs]
+    claims = []
+    for k, s in enumerate(segs):
+        claims.append(fn(s.x, fs))
+        if budget is not None and time.perf_counter() - t0 > budget:
+            raise TimeoutError("over %.0f s after %d of %d windows" % (budget, k + 1, len(segs)))
     dt = time.perf_counter() - t0
     res = score(segs, claims, fs)
     res["rest_h"], res["rest_n"], res["rest_s"] = rest_rate(fn, fs)
@@ -156,7 +163,7 @@ def main():
     best_peer = 0.0
     for name, fn in PEERS.items():
         try:
-            r = evaluate(name, lambda x, fs, fn=fn: run_peer(fn, x, fs), segs, fs)
+            r = evaluate(name, lambda x, fs, fn=fn: run_peer(fn, x, fs), segs, fs, PEER_BUDGET_S)
         except Exception as e:  # a peer that cannot run is reported, not fatal
             print("%-31s failed: %s: %s" % (name, type(e).__name__, str(e)[:80]), flush=True)
             continue
