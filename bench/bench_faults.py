@@ -113,7 +113,7 @@ def host_kills(tmp, kills=6):
         for _ in range(kills * 3):
             p = subprocess.Popen([exe, "--db", str(db), "pull", "--port", board.port, "-q"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.5, 1.5))
+            time.sleep(rng.uniform(0.4, 1.0))
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
                 killed += 1
