@@ -18,6 +18,7 @@ from myotwitch.protocol import myoproto as mp
 from myotwitch.record import record_session
 from myotwitch.store import open_store
 from myotwitch.summary import format_summary, session_summary
+from myotwitch.verify import format_verification, verify_session
 
 DEFAULT_SPEED = 10.0
 MAX_SECONDS = 110.0  # host seconds: the demo stays under two minutes whatever the recording
@@ -115,6 +116,12 @@ def run_demo(speed: float = DEFAULT_SPEED, db=None, echo=print, recording=None,
                     echo("Raw check: %d of %d stored samples equal the recording%s"
                          % (same, total, "" if same == total else "  (MISMATCH)"))
                     sm["raw_check"] = {"equal": same, "compared": total}
+                # The host's NumPy twin re-runs the detector on the raw samples: the device's
+                # events must come out bit for bit (`myotwitch verify` shows the table).
+                v = verify_session(store, result.session_id)
+                echo("Verify: " + format_verification(v)[-1])
+                sm["verify"] = {"agree": v.agree, "matched": v.count("matched"),
+                                "problems": v.problems}
                 if tmp is None:
                     echo("stored in %s (see `myotwitch sessions --db %s`)" % (store.path, store.path))
                 else:
