@@ -20,19 +20,19 @@
 from array import array
 
 PARAMS = (
-    # (key, default, min, max, unit, description): what each key does is told on the host
-    # (myotwitch.detect.DESCRIPTIONS, DETECTOR.md), not here: every string costs the heap.
-    ("det_thresh", 96, 16, 1023, "1/16 floor", ""),
-    ("det_off", 48, 8, 1023, "1/16 floor", ""),
-    ("det_win_ms", 8, 1, 32, "ms", ""),
-    ("det_hold_ms", 60, 1, 500, "ms", ""),
-    ("det_twitch_ms", 30, 1, 1000, "ms", ""),
-    ("det_burst_ms", 300, 1, 4000, "ms", ""),
-    ("det_mains_hz", 0, 0, 65, "Hz", ""),
-    ("det_step", 8, 0, 16, "1/16 peak", ""),
-    ("det_sided", 2, 0, 16, "1/16 peak", ""),
-    ("det_sat", 32700, 1, 32768, "counts", ""),
-    ("det_rr_ms", 1600, 0, 3000, "ms", ""),
+    # (key, default, min, max): units and what each key does are told on the host
+    # (myotwitch.detect.UNITS, DESCRIPTIONS; DETECTOR.md), not here: every object costs the heap.
+    ("det_thresh", 96, 16, 1023),
+    ("det_off", 48, 8, 1023),
+    ("det_win_ms", 8, 1, 32),
+    ("det_hold_ms", 60, 1, 500),
+    ("det_twitch_ms", 30, 1, 1000),
+    ("det_burst_ms", 300, 1, 4000),
+    ("det_mains_hz", 0, 0, 65),
+    ("det_step", 8, 0, 16),
+    ("det_sided", 2, 0, 16),
+    ("det_sat", 32700, 1, 32768),
+    ("det_rr_ms", 1600, 0, 3000),
 )
 
 BIG = 1 << 29  # "no floor yet": above any envelope (< 2**26), so nothing triggers
@@ -131,48 +131,55 @@ class Detector:
         area = self.area
         xmax = self.xmax
         xmin = self.xmin
+        sh = (start - first_index) & mask  # ring position of sample idx: (idx + sh) & mask
         idx = first_index
-        for i in range(start, start + count):
-            x = buf[i & mask]
-            dl[idx & 127] = x
-            # f[n] = b[n] - b[n-d], b[n] = sum(x[n-l+1..n]) - sum(x[n-2l+1..n-l]): advanced
-            # by its exact integer increment (an FIR, so no rounding ever accumulates).
-            f += x - 2 * dl[(idx - l) & 127] + dl[(idx - l2) & 127]
-            if d:
-                f -= dl[(idx - d) & 127] - 2 * dl[(idx - dl1) & 127] + dl[(idx - dl2) & 127]
-            c = f if f >= 0 else -f
-            e += c - ah[(idx - w) & 63]
-            ah[idx & 63] = c
-            bsum += c
-            if active:
-                if e > toff:
-                    last = idx
-                elif idx - last >= hold:
-                    active = 0
-                    self.finish(idx, last, area, xmax, xmin)
+        stop = first_index + count
+        while idx < stop:
+            # Up to the next block end, so the loop itself needs no block counter.
+            n = idx + 128 - bpos
+            if n > stop:
+                n = stop
+            bpos += n - idx
+            for idx in range(idx, n):
+                x = buf[(idx + sh) & mask]
+                dl[idx & 127] = x
+                # f[n] = b[n] - b[n-d], b[n] = sum(x[n-l+1..n]) - sum(x[n-2l+1..n-l]): advanced
+                # by its exact integer increment (an FIR, so no rounding ever accumulates).
+                f += x - 2 * dl[(idx - l) & 127] + dl[(idx - l2) & 127]
+                if d:
+                    f -= dl[(idx - d) & 127] - 2 * dl[(idx - dl1) & 127] + dl[(idx - dl2) & 127]
+                c = f if f >= 0 else -f
+                e += c - ah[(idx - w) & 63]
+                ah[idx & 63] = c
+                bsum += c
                 if active:
-                    if area < BIG:
-                        area += c
-                    if x > xmax:
-                        xmax = x
-                    elif x < xmin:
-                        xmin = x
-            elif e > ton:
-                active = 1
-                last = idx
-                area = self.begin(idx, ton)
-                xmax = self.xmax
-                xmin = self.xmin
-            bpos += 1
+                    if e > toff:
+                        last = idx
+                    elif idx - last >= hold:
+                        active = 0
+                        self.finish(idx, last, area, xmax, xmin)
+                    if active:
+                        if area < BIG:
+                            area += c
+                        if x > xmax:
+                            xmax = x
+                        elif x < xmin:
+                            xmin = x
+                elif e > ton:
+                    active = 1
+                    last = idx
+                    area = self.begin(idx, ton)
+                    xmax = self.xmax
+                    xmin = self.xmin
+            idx = n
             if bpos == 128:  # block end: the floor, and held events that are due
                 bpos = 0
                 self.block(bsum)
                 bsum = 0
                 ton = self.ton
                 toff = self.toff
-                while self.qn and idx >= self.due:
+                while self.qn and idx > self.due:
                     self.pop()
-            idx += 1
         self.f = f
         self.e = e
         self.bsum = bsum

@@ -192,7 +192,7 @@ def test_events_to_dicts_and_input_checks():
     with pytest.raises(D.DetectError, match="unknown"):
         D.detect(x, 1000, {"nope": 5})
     assert D.DEFAULTS == {p[0]: p[1] for p in fw.PARAMS}
-    assert set(D.DESCRIPTIONS) == set(D.DEFAULTS)
+    assert set(D.DESCRIPTIONS) == set(D.DEFAULTS) == set(D.UNITS)
 
 
 @pytest.mark.parametrize("march", ["xtensawin", "rv32imc"])

@@ -23,7 +23,12 @@ from myotwitch.firmware import detector as _fw
 KIND_NAMES = ("twitch", "burst", "contraction", "artifact")
 PARAMS = _fw.PARAMS
 DEFAULTS: dict = {p[0]: p[1] for p in PARAMS}
-UNITS: dict = {p[0]: p[4] for p in PARAMS}
+# Units of the CONFIG keys (kept here, not on the device: every object costs its heap).
+UNITS: dict = {
+    "det_thresh": "1/16 floor", "det_off": "1/16 floor", "det_win_ms": "ms", "det_hold_ms": "ms",
+    "det_twitch_ms": "ms", "det_burst_ms": "ms", "det_mains_hz": "Hz", "det_step": "1/16 peak",
+    "det_sided": "1/16 peak", "det_sat": "counts", "det_rr_ms": "ms",
+}
 # What each CONFIG key does (kept here, not on the device, whose heap is small).
 DESCRIPTIONS: dict = {
     "det_thresh": "envelope level that starts an event, in 1/16 of the noise floor (96 = 6x)",

@@ -14,10 +14,11 @@ class ParamError(ValueError):
 
 
 def firmware_params() -> list[tuple]:
-    """[(key, default, min, max, unit, description), ...] from firmware/detector.py."""
-    from myotwitch.firmware import detector
+    """[(key, default, min, max, unit, description), ...]: firmware/detector.py's PARAMS with
+    the units and descriptions the host keeps (myotwitch.detect)."""
+    from myotwitch.detect import DESCRIPTIONS, PARAMS, UNITS
 
-    return [tuple(p) for p in detector.PARAMS]
+    return [tuple(p[:4]) + (UNITS[p[0]], DESCRIPTIONS[p[0]]) for p in PARAMS]
 
 
 def defaults() -> dict:
