@@ -23,13 +23,14 @@ from mpvm import REPO
 FULL = {"det_sat": 32767}
 
 
-def run_device(tmp_path, x, fs, params, first_index=0, blocks=(128, 37, 1, 500), flush=False):
+def run_device(tmp_path, x, fs, params, first_index=0, blocks=(128, 37, 1, 500), flush=False,
+               viper=False):
     np.asarray(x, "<i2").tofile(tmp_path / "x.i16")
     (tmp_path / "p.json").write_text(json.dumps(D.check_params(params)))
     proc = subprocess.run(
         [micropython_binary(), "-X", "heapsize=2m", str(REPO / "tests/mp/detector_run.py"),
          str(tmp_path / "x.i16"), str(fs), str(tmp_path / "p.json"), str(first_index),
-         ",".join(map(str, blocks))] + (["flush"] if flush else []),
+         ",".join(map(str, blocks))] + (["flush"] if flush else []) + (["viper"] if viper else []),
         capture_output=True, text=True, timeout=300, env={"MICROPYPATH": str(REPO / "firmware")})
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.split("\n")
@@ -96,34 +97,40 @@ def adversarial(fs=1000, seed=7):
     return sig
 
 
+VARIANTS = pytest.mark.parametrize("viper", [False, True], ids=["bytecode", "viper"])
+
+
+@VARIANTS
 @pytest.mark.parametrize("name", bundled())
-def test_bundled_recordings_bit_exact(tmp_path, name):
+def test_bundled_recordings_bit_exact(tmp_path, name, viper):
     rec = load(name)
     x = rec.samples[:, 0]
-    dev, noise = run_device(tmp_path, x, rec.fs, {}, first_index=12345)
+    dev, noise = run_device(tmp_path, x, rec.fs, {}, first_index=12345, viper=viper)
     host = D.detect(x, rec.fs, channel=0, first_index=12345)
     assert len(dev) > 0 and as_tuples(host) == dev
     assert noise[0] >= 1  # a meaningful floor, in counts
 
 
-def test_adversarial_signals_bit_exact(tmp_path):
+@VARIANTS
+def test_adversarial_signals_bit_exact(tmp_path, viper):
     sigs = adversarial()
     total = 0
     for k, (name, (x, params)) in enumerate(sigs.items()):
         flush = k % 2 == 1  # half of them also flush the held events at the end
-        dev, _ = run_device(tmp_path, x, 1000, params, flush=flush)
+        dev, _ = run_device(tmp_path, x, 1000, params, flush=flush, viper=viper)
         host = D.detect(x, 1000, params, flush=flush)
         assert as_tuples(host) == dev, name
         total += len(dev)
     assert total > 100  # the set does produce events to compare
 
 
+@VARIANTS
 @pytest.mark.parametrize("fs,params", [(500, {"det_mains_hz": 60}), (2000, {"det_win_ms": 32}),
                                        (1000, {"det_mains_hz": 0, "det_hold_ms": 100})])
-def test_other_rates_and_settings_bit_exact(tmp_path, fs, params):
+def test_other_rates_and_settings_bit_exact(tmp_path, fs, params, viper):
     rng = np.random.default_rng(fs)
     x = clip16(add_muaps(rng, emg(rng, 30 * fs), fs, 80, 300))
-    dev, _ = run_device(tmp_path, x, fs, params, first_index=77, blocks=(128, 5, 64))
+    dev, _ = run_device(tmp_path, x, fs, params, first_index=77, blocks=(128, 5, 64), viper=viper)
     assert len(dev) > 10 and as_tuples(D.detect(x, fs, params, first_index=77)) == dev
 
 

@@ -77,6 +77,8 @@ def build_firmware(out_dir, march: str | None = None, target: str = "device",
     for p in sources:
         shutil.copyfile(p, staged / p.name)
     (staged / GENERATED).write_text(buildinfo_source(digest))
+    if march is None:
+        march = host_march()
     outs = []
     for p in sorted(staged.glob("*.py")):
         if not compile_mpy or p.name in KEEP_SOURCE:
@@ -95,6 +97,15 @@ def build_firmware(out_dir, march: str | None = None, target: str = "device",
     return Build(digest, outs, out_dir)
 
 
+def host_march() -> str | None:
+    """mpy-cross's name for this machine's CPU, so @micropython.viper/native code (the
+    detector's ViperDetector) compiles for the virtual board's unix port; None elsewhere."""
+    import platform
+
+    return {"x86_64": "x64", "amd64": "x64", "i686": "x86", "i386": "x86"}.get(
+        platform.machine().lower())
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "myotwitch"
@@ -105,7 +116,7 @@ def cached_sim_build() -> Build:
     sources = source_files("sim")
     digest = build_hash(sources)
     # The directory name also covers how files are built, so a changed recipe is rebuilt.
-    recipe = hashlib.sha256(repr((KEEP_SOURCE, SIM_ONLY)).encode()).hexdigest()[:4]
+    recipe = hashlib.sha256(repr((KEEP_SOURCE, SIM_ONLY, host_march())).encode()).hexdigest()[:4]
     out = cache_dir() / "build" / ("sim-%s-%s" % (digest.hex(), recipe))
     done = out / ".complete"
     if done.exists():

@@ -1,6 +1,6 @@
 # Runs firmware/detector.py over an int16 file as app.py does (ring, blocks), with the heap
 # locked (any allocation on the sample path raises MemoryError), and prints one line per event:
-# argv = samples.i16 fs params.json first_index block_sizes(comma-separated) [flush]
+# argv = samples.i16 fs params.json first_index block_sizes(comma-separated) [flush] [viper]
 import json
 import sys
 from array import array
@@ -35,11 +35,13 @@ def emit(onset, dur, kind, ch, peak, area):
     state[0] = k + 1
 
 
-det = detector.Detector(0, fs, params, emit)
+opts = sys.argv[6:]
+det = (detector.ViperDetector if "viper" in opts else detector.Detector)(0, fs, params, emit)
 n = len(data)
 pos = 0
 k = 0
 nsz = len(sizes)
+j = cnt = 0  # bind every global before the lock (a new one could grow the globals dict)
 micropython.heap_lock()
 while pos < n:
     cnt = min(sizes[k % nsz], n - pos)
@@ -50,7 +52,7 @@ while pos < n:
     pos += cnt
     if det.noise > state[1]:
         state[1] = det.noise
-if len(sys.argv) > 6 and sys.argv[6] == "flush":
+if "flush" in opts:
     det.flush()
 micropython.heap_unlock()
 assert state[0] <= MAXEV, "too many events for this harness"
