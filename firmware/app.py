@@ -18,6 +18,9 @@ from eventlog import EventLog
 from link import DeviceLink
 from ring import Ring
 
+for _name in mp.HOST_ONLY:  # the host's half of the shared codec (see myoproto.HOST_ONLY)
+    delattr(mp, _name)
+
 BLOCK = 128  # samples handed to the detectors per pass; bounds the latency of request handling
 STREAM_BLOCK = 100  # samples per SAMPLES frame: 216 bytes on the wire, 2,160 B/s at 1 kHz
 RING_SIZE = 512  # per channel: 0.5 s at 1 kHz of slack for a slow pass (flash, GC, a request)

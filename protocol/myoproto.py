@@ -651,3 +651,9 @@ def decode_records(blob):
         out.append((rec_type, seq, boot_id, _decode_fields(rec_type, rec[9:ln - 2])))
         i += 1 + ln
     return out
+
+
+# What only a host uses. The firmware deletes these names right after import (app.py): on the
+# device's heap they would be about 2 KB of code and tables that never run.
+HOST_ONLY = ("StreamDecoder", "decode_records", "encode_record", "encode_message", "TYPE_BY_NAME",
+             "KIND_NAMES", "ERROR_NAMES")
