@@ -46,11 +46,11 @@ def seek(log, x, after):
     return pick
 
 
-def scan(path):
-    """(last good seq or -1, True if the file is nothing but good records, bytes) of a segment."""
+def scan(path, rec):
+    """(last good seq or -1, True if the file is nothing but good records, bytes) of a segment.
+    rec: a buffer of at least 256 bytes (the log's own, empty at boot: no allocation)."""
     last = -1
     size = 0
-    rec = bytearray(256)
     mv = memoryview(rec)
     with open(path, "rb") as f:
         while True:
@@ -78,8 +78,8 @@ def recover(log, directory, max_segments):
     log.keep_from = floor = 0
     try:
         with open(d + "/state", "rb") as f:
-            b = bytearray(8)
-            if f.readinto(b) == 8:
+            b = log.buf  # empty at boot
+            if f.readinto(b, 8) == 8:
                 log.keep_from = u32(b, 0)
                 floor = u32(b, 4) + eventlog.GAP
     except OSError:
@@ -93,7 +93,7 @@ def recover(log, directory, max_segments):
     size = 0
     n = floor
     if newest >= 0:
-        last, good, size = scan(name(log, newest))
+        last, good, size = scan(name(log, newest), log.buf)
         top = (last if last > newest else newest) + eventlog.GAP
         if top > n:
             n = top
@@ -116,11 +116,13 @@ def recover(log, directory, max_segments):
 
 def write_state(log):
     # <dir>/log/state: keep_from u32, first seq of the latest boot u32; replaced atomically.
-    b = bytearray(8)
-    mp._put_u32(b, 0, log.keep_from)
-    mp._put_u32(b, 4, log.floor)
+    # Written from the record buffer, empty whenever this runs (boot, erase after a flush).
+    b = log.buf
+    o = len(b) - 8
+    mp._put_u32(b, o, log.keep_from)
+    mp._put_u32(b, o + 4, log.floor)
     with open(log.dir + "/state~", "wb") as f:
-        f.write(b)
+        f.write(b, o, 8)
     os.rename(log.dir + "/state~", log.dir + "/state")
 
 
