@@ -75,9 +75,13 @@ def background(rng, sources):
 def muap(rng, width_ms):
     """A unit-peak motor-unit potential and the offset of its truth onset (5 % of peak)."""
     n = max(3, int(round(width_ms * FS / 1000)))
-    t = np.linspace(-3, 3, n)
+    # Each sample is the shape's mean over its sample period (as an ADC behind an anti-alias
+    # filter sees it): the difference of the antiderivative at the period edges. Point samples
+    # at linspace(-3, 3, n) broke the narrowest ones: at n = 4 they fall on t = +-1, the zeros
+    # of (1 - t^2), and the "triphasic potential" became two one-sided spikes 3 ms apart.
+    t = np.linspace(-3, 3, n + 1)
     g = np.exp(-t * t / 2)
-    w = -t * g if rng.random() < 0.6 else (1 - t * t) * g
+    w = np.diff(g if rng.random() < 0.6 else t * g)  # of -t g (biphasic), (1 - t^2) g (triphasic)
     w = w / np.abs(w).max() * rng.choice((-1, 1))
     first = int(np.flatnonzero(np.abs(w) >= 0.05)[0])
     return w, first

@@ -296,14 +296,17 @@ class Detector:
 
     def rhythm(self, onset, peak, kind, seq):
         # Heartbeats recur at a steady interval with a steady size; twitches do not. Two short
-        # events of about the same peak (within 1/4) at a heart-rate interval make a candidate
-        # rhythm; a third one interval (or, a beat missed, two) later with that peak confirms
-        # it: it and, if still held, the two before it are ECG artifacts, and so is every beat
-        # that continues the rhythm.
+        # events of about the same peak (within 1/4 + noise/2) at a heart-rate interval make a
+        # candidate rhythm; a third one interval later with that peak confirms it: it and, if
+        # still held, the two before it are ECG artifacts, and so is every beat that continues
+        # the rhythm (one interval, or two: a beat missed).
         iv = onset - self.r_last
         r = self.r_iv
-        same = 4 * abs(peak - self.r_pk) <= self.r_pk
-        if r and same and (8 * abs(iv - r) <= r or 4 * abs(iv - 2 * r) <= r):
+        # About the same size: within 1/4, plus half the noise level (small beats in noise).
+        same = 4 * abs(peak - self.r_pk) <= self.r_pk + 2 * self.noise
+        # A beat missed (two intervals) continues a confirmed rhythm but never confirms one:
+        # three twitches of about one size at about 1 and 2 intervals happen by chance.
+        if r and same and (8 * abs(iv - r) <= r or (self.r_s0 < 0 and 4 * abs(iv - 2 * r) <= r)):
             if 8 * abs(iv - r) <= r:
                 self.r_iv = iv
             self.r_last = onset

@@ -157,6 +157,8 @@ def stages(x, q):
     ton_b = ((mu4 * q["thr"]) >> 6) * w
     toff_b = ((mu4 * q["off"]) >> 6) * w
     ton_b[0] = toff_b[0] = BIG
+    q["noise_b"] = mu4 >> 2  # Detector.noise during each block (0 before the first block end)
+    q["noise_b"][0] = 0
     return xp, a, cs, e, ton_b, toff_b
 
 
@@ -266,8 +268,9 @@ def _hold(onsets, ends, peaks, kind, q, n, flush):
         if kind[i] < 2 and rr_hi:
             o, p = ons[i], int(peaks[i])
             iv = o - r_last
-            same = 4 * abs(p - r_pk) <= r_pk
-            if r_iv and same and (8 * abs(iv - r_iv) <= r_iv or 4 * abs(iv - 2 * r_iv) <= r_iv):
+            same = 4 * abs(p - r_pk) <= r_pk + 2 * int(q["noise_b"][m >> 7])
+            if r_iv and same and (8 * abs(iv - r_iv) <= r_iv
+                                   or (r_s0 < 0 and 4 * abs(iv - 2 * r_iv) <= r_iv)):
                 if 8 * abs(iv - r_iv) <= r_iv:
                     r_iv = iv
                 r_last, r_pk, r_seq = o, p, i
