@@ -92,10 +92,11 @@ def mpy_header(data: bytes) -> tuple[int, int, int]:
     return data[1], data[2] & 3, data[2] >> 2
 
 
-def build_payload(board: Board, out_dir=None) -> Payload:
-    """Compile firmware/ and protocol/ for the board's architecture (cached by build hash)."""
+def build_payload(board: Board, out_dir=None, march: str | None = None) -> Payload:
+    """Compile firmware/ and protocol/ for the board's architecture, or `march` (cached by
+    build hash)."""
     target = "sim" if board.virtual else "device"
-    march = board.march
+    march = march or board.march
     sources = source_files(target)
     digest = build_hash(sources)
     # The cache key also covers how files are built (which stay source, the mpy-cross).
@@ -120,9 +121,13 @@ def build_payload(board: Board, out_dir=None) -> Payload:
     entry_path = out / ENTRY
     entry = entry_path.read_bytes() if entry_path.exists() else b""
     headers = {mpy_header(d) for n, d in slot.items() if n.endswith(".mpy")}
-    if len(headers) > 1:
+    # Bytecode-only files carry no arch; files with viper/native code carry the target's.
+    # One build holds one .mpy version and at most one arch.
+    native = {h for h in headers if h[2]}
+    if len({h[0] for h in headers}) > 1 or len(native) > 1:
         raise RuntimeError("mixed .mpy headers in one build: %s" % sorted(headers))
-    return Payload(build, slot, entry, headers.pop() if headers else None)
+    header = native.pop() if native else (headers.pop() if headers else None)
+    return Payload(build, slot, entry, header)
 
 
 # ---------------------------------------------------------------------------- device side
