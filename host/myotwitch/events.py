@@ -61,11 +61,12 @@ def query_events(store, flt: EventFilter) -> list[dict]:
            " LEFT JOIN boots b ON b.device_id = e.device_id AND b.boot_id = e.boot_id")
     if where:
         sql += " WHERE " + " AND ".join(where)
-    # Oldest first: by wall clock where known, else in record order.
-    order = " ORDER BY e.device_id, coalesce(e.onset_unix_ms, 0), e.seq"
+    # Oldest first, in the device's record order: seq grows across reboots and never repeats,
+    # while wall-clock placements come from separate clock syncs and may disagree slightly.
+    order = " ORDER BY e.device_id, e.seq"
     if flt.limit:
         sql = "SELECT * FROM (%s ORDER BY e.device_id DESC, e.seq DESC LIMIT %d) e%s" % (
-            sql, int(flt.limit), " ORDER BY device, coalesce(onset_unix_ms, 0), seq")
+            sql, int(flt.limit), " ORDER BY device, seq")
     else:
         sql += order
     out = []
