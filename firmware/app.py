@@ -13,7 +13,7 @@ import time
 import myoproto as mp
 from buildinfo import BUILD_HASH, FW_VERSION
 from config import RESTART, SPEC, Config, ConfigError
-from detector import Detector
+from detector import ViperDetector as Detector  # machine code, ~10x the bytecode (DETECTOR.md)
 from eventlog import EventLog
 from link import DeviceLink
 from ring import Ring
