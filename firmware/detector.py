@@ -63,6 +63,7 @@ class Detector:
         self.d = fs // hz if hz >= 40 else 0
         self.l = max(1, fs // 500)  # band-pass half-length: 2 ms, peak gain near 185 Hz
         self.tail = self.w + self.d + self.l - 2  # what the filters add to an event's length
+        self.cap = min(fs * 40 // 1000, 64 - self.w)  # onset look-back over the run (40 ms)
         self.step = params["det_step"]
         self.sided = params["det_sided"]
         self.sat = params["det_sat"]
@@ -168,7 +169,7 @@ class Detector:
                 elif e > ton:
                     active = 1
                     last = idx
-                    area = self.begin(idx, ton)
+                    area = self.begin(idx, e)
                     xmax = self.xmax
                     xmin = self.xmin
             idx = n
@@ -210,13 +211,24 @@ class Detector:
         self.ton = ((mu4 * self.thr) >> 6) * w
         self.toff = ((mu4 * self.off) >> 6) * w
 
-    def begin(self, idx, ton):
-        # Onset: the first sample of the window that alone could have crossed the threshold.
+    def begin(self, idx, e):
+        # Onset: back from the crossing over the run of envelope samples above the offset level
+        # (e[j-1] = e[j] - |f[j]| + |f[j-w]|, at most `cap` samples: the delay lines reach that
+        # far), then the first sample of that run's window whose own |f| reaches half the offset
+        # level: a burst whose first potentials stayed below the onset level starts with them.
         dl = self.dl
         ah = self.ah
         w = self.w
-        k = idx - w + 1
-        while ah[k & 63] * w <= ton:
+        toff = self.toff
+        j = idx
+        stop = idx - self.cap
+        while j > stop:
+            e -= ah[j & 63] - ah[(j - w) & 63]
+            if e <= toff:
+                break
+            j -= 1
+        k = j - w + 1
+        while 2 * w * ah[k & 63] <= toff:
             k += 1
         self.onset = k
         g = k - min(w, 56)  # the level before: clear of the rise (and within the delay line)
@@ -414,7 +426,7 @@ if micropython:
                     elif e > ton:
                         active = 1
                         last = j
-                        area = int(self.begin(j, ton))
+                        area = int(self.begin(j, e))
                         xmax = int(self.xmax)
                         xmin = int(self.xmin)
                 idx = n

@@ -86,6 +86,7 @@ def _derived(fs: int, p: dict) -> dict:
         "twitch": p["det_twitch_ms"] * fs // 1000, "burst": p["det_burst_ms"] * fs // 1000,
         "d": fs // hz if hz >= 40 else 0, "step": p["det_step"], "sided": p["det_sided"], "l": max(1, fs // 500),
         "sat": p["det_sat"], "rr_lo": fs * 3 // 10, "rr_hi": p["det_rr_ms"] * fs // 1000,
+        "cap": min(fs * 40 // 1000, 64 - min(64, max(1, p["det_win_ms"] * fs // 1000))),
     }
 
 
@@ -205,10 +206,22 @@ def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> n
     if k == 0:
         return np.zeros(0, EVENT_DTYPE)
 
-    # Onset: the first sample of the envelope window whose |f| alone would cross.
+    # Onset (Detector.begin): back from the crossing over the run of envelope samples above the
+    # offset level (at most `cap` samples), then the first sample of that run's envelope
+    # window whose |f| alone reaches half the offset level.
+    cap = q["cap"]
+    toff_c = toff_b[cross >> 7][:, None]
+    back = np.arange(-cap, 0)[None, :]
+    ep = np.concatenate([np.zeros(64, np.int64), e])
+    below = ep[cross[:, None] + back + 64] <= toff_c
+    lastnot = np.where(below, back, -cap - 1).max(axis=1, initial=-cap - 1)
+    rs = cross + np.maximum(lastnot + 1, -cap)
     ap = np.concatenate([np.zeros(64, np.int64), a])
-    win = ap[(cross + 64 - w + 1)[:, None] + np.arange(w)[None, :]]
-    onset = cross - w + 1 + np.argmax(win * w > ton_b[cross >> 7][:, None], axis=1)
+    span = np.arange(-63, 1)[None, :]
+    k0 = rs - w + 1
+    win = ap[cross[:, None] + span + 64]
+    ok = (2 * w * win > toff_c) & (cross[:, None] + span >= k0[:, None])
+    onset = cross - 63 + np.argmax(ok, axis=1)
     eight = np.arange(8)[None, :] - 8
     base = xp[(onset + PAD - min(w, 56))[:, None] + eight].sum(axis=1, dtype=np.int64)
     tail = xp[(end + PAD)[:, None] + eight].sum(axis=1, dtype=np.int64)
