@@ -11,11 +11,12 @@
 #   f = b[n] - b[n-d], |b| <= l * 65535 < 2**18, so |f| = c < 2**19
 #   e = moving sum of c over w: < 2**25;  block sum over 128: < 2**26
 #   mu4 = min(block sums) >> 5, clamped to < 2**19;  mu4 * thr (thr < 2**10) < 2**29;
-#   ((mu4 * thr) >> 6) * w < 2**29;  c * w < 2**25
+#   ((mu4 * thr) >> 6) * w < 2**29;  2 * w * c < 2**26
 #   area stops growing at 2**29 (so < 2**29 + 2**19); 8-sample sums of x < 2**18
 # so every intermediate fits; tests/test_detector_twin.py checks it at full-scale input.
 # The 128-sample delay line covers every look-back: taps <= d + 2l <= 58 samples, the level
-# before an event <= (w - 1) + 56 + 8 = 127.
+# before an event <= (w - 1) + cap + 56 + 8 <= 127 (cap <= 64 - w); the 64-sample |f| line
+# covers the onset search (cap + w - 1 <= 63 back).
 
 from array import array
 
