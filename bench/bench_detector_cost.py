@@ -162,6 +162,10 @@ def main():
         print("%-34s %14d" % ("events in the run (%s)" % v, r["events"]))
     if "micropython.viper" not in src and "micropython.native" not in src:
         print("%-34s %14s" % ("viper/native variant", "none in detector.py"))
+    elif len(rows) > 1:
+        print("note: the ESP32 factor scales the interpreter's cost; machine code (viper/native) "
+              "keeps its ratio to the bare loop only roughly on the chip: read its % as an order "
+              "of magnitude")
     print("ESP32 factor: bare loop %.1f us/iteration on a 160 MHz ESP32 (ESTIMATE: %s)"
           % (ESP32_BARE_LOOP_US, ESP32_FACTOR_NOTE))
     try:
