@@ -8,11 +8,11 @@
 
 import gc
 import os
+import sys
 import time
 
 import myoproto as mp
-from buildinfo import BUILD_HASH, FW_VERSION
-from config import RESTART, SPEC, Config, ConfigError
+from config import Config
 from detector import ViperDetector as Detector  # machine code, ~10x the bytecode (DETECTOR.md)
 from eventlog import EventLog
 from link import DeviceLink
@@ -24,6 +24,10 @@ for _name in mp.HOST_ONLY:  # the host's half of the shared codec (see myoproto.
 BLOCK = 128  # samples handed to the detectors per pass; bounds the latency of request handling
 STREAM_BLOCK = 100  # samples per SAMPLES frame: 216 bytes on the wire, 2,160 B/s at 1 kHz
 RING_SIZE = 512  # per channel: 0.5 s at 1 kHz of slack for a slow pass (flash, GC, a request)
+
+
+def unload():
+    sys.modules.pop("appreq", None)  # nothing else keeps it: its code is freed at the next GC
 
 
 class App:
@@ -73,7 +77,10 @@ class App:
         self.busy_us = 0
         self.wall_us = 0
         self.restart_pending = False
-        self.send_hello(mp.UNSOLICITED)
+        import appreq
+
+        appreq.send_hello(self, mp.UNSOLICITED)
+        unload()
         hal.start_sampling(self.ring, self.fs, self.channels)
         self.running = True
 
@@ -88,12 +95,6 @@ class App:
             params = self.cfg.detector_params()
             self.detectors = [Detector(ch, self.cfg["fs"], params, self.on_event_cb)
                               for ch in range(channels)]
-
-    def send_hello(self, ref):
-        self.link.send(mp.HELLO, {
-            "ref": ref, "proto": mp.VERSION, "fw_version": FW_VERSION, "build_hash": BUILD_HASH,
-            "board": self.hal.board, "channels": self.channels, "fs": self.fs,
-            "config_hash": self.cfg.hash(), "boot_id": self.boot_id})
 
     # ---- the main loop
 
@@ -141,6 +142,8 @@ class App:
         if self.stream_mask:
             self.stream_out()
         got = self.link.poll(self.handle_cb)
+        if got:
+            unload()
         if pos >= self.next_status:
             self.next_status += self.cfg["status_s"] * self.fs
             self.send_status()
@@ -212,94 +215,11 @@ class App:
     # ---- requests from the host
 
     def handle(self, msg):
-        t = msg.type
-        f = msg.fields
-        link = self.link
-        try:
-            if t == mp.HELLO_REQ:
-                self.send_hello(msg.seq)
-            elif t == mp.PING:
-                link.send(mp.PONG, {"ref": msg.seq, "nonce": f["nonce"]})
-            elif t == mp.CONFIG_GET:
-                self.config_get(msg.seq, f["key"])
-            elif t == mp.CONFIG_SET:
-                self.config_set(msg.seq, f["key"], f["value"])
-            elif t == mp.STREAM_START:
-                self.stream_start(msg.seq, f["channels"])
-            elif t == mp.STREAM_STOP:
-                self.stream_mask = 0
-                link.ack(msg.seq, t)
-            elif t == mp.TIME_SET:
-                fields = {"ref": msg.seq, "boot_id": self.boot_id,
-                          "sample_index": self.ring.write_index & 0xFFFFFFFF, "fs": self.fs,
-                          "unix_ms": f["unix_ms"]}
-                self.log.add(mp.TIME, fields)
-                link.send(mp.TIME, fields)
-            elif t == mp.MARK:
-                link.ack(msg.seq, t)
-                self.mark(mp.MARK_HOST, f["sample_index"])
-            elif t in (mp.LOG_READ, mp.LOG_ERASE):
-                self.log_request(msg)
-            elif t in mp.SCHEMA and t not in REQUESTS:
-                pass  # a device-to-host type sent to us: not a request, nothing to answer
-            else:
-                link.nack(msg.seq, t, mp.E_UNKNOWN_TYPE, "unknown message type 0x%02x" % t)
-        except OSError as e:
-            link.nack(msg.seq, t, mp.E_STORAGE, "storage error: %s" % e)
+        # The answers live in appreq.py, loaded on the first request of a pass and dropped by
+        # step() at its end: resident they would cost about 2 KB of the heap.
+        import appreq
 
-    def log_request(self, msg):
-        handler = getattr(self.log, "handle_request", None)
-        if handler is None:
-            self.link.nack(msg.seq, msg.type, mp.E_UNSUPPORTED, "this firmware keeps no event log")
-        else:
-            handler(self.link, msg)
-
-    def config_get(self, ref, key):
-        link = self.link
-        if key == "":
-            for k in self.cfg.keys():
-                link.send(mp.CONFIG_VALUE, {"ref": ref, "key": k, "value": self.cfg[k]})
-        elif key in SPEC:
-            link.send(mp.CONFIG_VALUE, {"ref": ref, "key": key, "value": self.cfg[key]})
-        else:
-            link.nack(ref, mp.CONFIG_GET, mp.E_UNKNOWN_KEY, "unknown key %s" % key)
-            return
-        link.ack(ref, mp.CONFIG_GET)
-
-    def config_set(self, ref, key, value):
-        try:
-            changed = self.cfg.set(key, value)
-        except ConfigError as e:
-            self.link.nack(ref, mp.CONFIG_SET, e.code, e.reason)
-            return
-        self.link.ack(ref, mp.CONFIG_SET)
-        if not changed:
-            return
-        if SPEC[key][5] & RESTART:
-            # A new rate or channel count starts a new time base: new boot id, HELLO.
-            self.restart_pending = True
-        elif key.startswith("det_"):
-            params = self.cfg.detector_params()
-            for d in self.detectors:
-                d.configure(self.fs, params)
-
-    def stream_start(self, ref, mask):
-        if mask == 0 or mask >> self.channels:
-            self.link.nack(ref, mp.STREAM_START, mp.E_BAD_VALUE,
-                           "channel mask 0x%x: this device samples %d channel(s)"
-                           % (mask, self.channels))
-            return
-        # Detection restarts at the first streamed sample, so the host can re-run the same
-        # detector on the raw stream and must get the device's events bit for bit.
-        for d in self.detectors:
-            d.reset()
-        self.stream_pos = self.pos
-        self.stream_mask = mask
-        self.link.ack(ref, mp.STREAM_START)
-
-
-REQUESTS = (mp.HELLO_REQ, mp.PING, mp.CONFIG_GET, mp.CONFIG_SET, mp.STREAM_START, mp.STREAM_STOP,
-            mp.LOG_READ, mp.LOG_ERASE, mp.TIME_SET, mp.MARK)
+        appreq.handle(self, msg)
 
 
 def run(hal):

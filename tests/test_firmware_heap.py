@@ -3,17 +3,22 @@ HAL run over 40 s of real signal (raw streaming on) in the MicroPython unix port
 
 import subprocess
 
+from myotwitch.boards import get as get_board
 from myotwitch.build import cached_sim_build
+from myotwitch.flash import device_board_json
 from myotwitch.paths import micropython_binary
 from myotwitch.recordings import load_default, write_i16
 
 from mpvm import REPO
 
-# The issue's budget for the sampler and application; a 64-bit port needs about twice the heap
-# of the ESP32's 32-bit one for the same objects, so this is a stricter test than the chip.
-# The fixed-point detector (firmware/detector.py, issue 4) needs about 6.5 KB more than the
-# stand-in it replaced (its code, 11 CONFIG keys, its filter and queue state): 68k -> 76k minimum.
-HEAPSIZE = "80k"
+# The issue asks for 64k. A 64-bit port needs about twice the heap of the ESP32's 32-bit one for
+# the same objects (pointers, dict slots, object headers), so the same size is a stricter test
+# here than on the chip. Measured steady state (gc.mem_alloc(), this script's own objects
+# included): virtual board 59.7 KB, ESP32 path 60.8 KB (before the on-demand cfgedit/appreq split:
+# 63.4 and 65.5 KB). The boot peak needs the rest: logmaint.py (boot recovery), cfgedit.py and
+# appreq.py are loaded and dropped again during boot, into a heap fragmented by module loading.
+HEAPSIZE = "72k"
+ESP32_HEAPSIZE = "72k"
 
 
 def test_no_heap_growth_and_no_allocation_per_sample(tmp_path):
@@ -32,3 +37,29 @@ def test_no_heap_growth_and_no_allocation_per_sample(tmp_path):
     assert hi - lo == 0, "heap grew by %d bytes in steady state" % (hi - lo)
     assert locked >= 10_000  # 10 s of samples processed with the heap locked
     assert events > 0
+
+
+def test_esp32_sampler_and_app_no_heap_growth(tmp_path):
+    """The chip's own path: hal_esp32's timer callback fills the ring from machine.ADC (the bench
+    stand-in tests/mp/fake_machine.py, fed from the recording), with app, detector and event log,
+    over 32 s of signal, the last 10 s with the heap locked."""
+    build = cached_sim_build()
+    samples = write_i16(load_default(), tmp_path / "s.i16")
+    board = tmp_path / "board.json"
+    board.write_bytes(device_board_json(get_board("devkitc-myoware2")))
+    proc = subprocess.run(
+        [micropython_binary(), "-X", "heapsize=" + ESP32_HEAPSIZE,
+         str(REPO / "tests/mp/heap_esp32.py"), str(board), str(tmp_path / "data"), str(samples),
+         "32"],
+        capture_output=True, timeout=300,
+        env={"MICROPYPATH": "%s:%s" % (build.out_dir, REPO / "tests/mp")})
+    out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, out
+    heap = [line for line in out.splitlines() if line.startswith("HEAP ")]
+    assert heap, out
+    lo, hi, n, pos, locked, events, dropped = map(int, heap[0].split()[1:])
+    assert n >= 15 and pos >= 30_000  # sampled over at least 30 s of signal
+    assert hi - lo == 0, "heap grew by %d bytes in steady state" % (hi - lo)
+    assert locked >= 10_000  # 10 s of samples processed with the heap locked
+    assert events > 0
+    assert dropped == 0  # one reading per timer tick, as the script paces it

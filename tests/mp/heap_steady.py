@@ -15,7 +15,8 @@ import app  # noqa: E402
 
 a = app.App(hal)
 a.cfg.set("status_s", 3600)  # STATUS allocates (off the sample path); keep it out of this run
-a.stream_start(1, 1)  # raw SAMPLES frames go out too
+a.handle(app.mp.Message(app.mp.STREAM_START, 1, {"channels": 1}))  # raw SAMPLES frames too
+app.unload()  # as App.step does after requests
 fs = a.fs
 while a.pos < fs:  # warm-up: first-use allocations (poll iterators, file buffers)
     a.step()

@@ -1,0 +1,110 @@
+# The app's answers to host requests (HELLO, PING, CONFIG, STREAM, TIME, MARK, LOG) and its
+# HELLO. Requests are rare next to samples, so this code is not resident: App.handle imports it
+# and App.step drops it from sys.modules at the end of the pass (about 2 KB of a 64 KB heap).
+# Functions take the App as their first argument.
+
+import myoproto as mp
+from buildinfo import BUILD_HASH, FW_VERSION
+from config import RESTART, ConfigError
+
+REQUESTS = (mp.HELLO_REQ, mp.PING, mp.CONFIG_GET, mp.CONFIG_SET, mp.STREAM_START, mp.STREAM_STOP,
+            mp.LOG_READ, mp.LOG_ERASE, mp.TIME_SET, mp.MARK)
+
+
+def send_hello(app, ref):
+    app.link.send(mp.HELLO, {
+        "ref": ref, "proto": mp.VERSION, "fw_version": FW_VERSION, "build_hash": BUILD_HASH,
+        "board": app.hal.board, "channels": app.channels, "fs": app.fs,
+        "config_hash": app.cfg.hash(), "boot_id": app.boot_id})
+
+
+def handle(app, msg):
+    t = msg.type
+    f = msg.fields
+    link = app.link
+    try:
+        if t == mp.HELLO_REQ:
+            send_hello(app, msg.seq)
+        elif t == mp.PING:
+            link.send(mp.PONG, {"ref": msg.seq, "nonce": f["nonce"]})
+        elif t == mp.CONFIG_GET:
+            config_get(app, msg.seq, f["key"])
+        elif t == mp.CONFIG_SET:
+            config_set(app, msg.seq, f["key"], f["value"])
+        elif t == mp.STREAM_START:
+            stream_start(app, msg.seq, f["channels"])
+        elif t == mp.STREAM_STOP:
+            app.stream_mask = 0
+            link.ack(msg.seq, t)
+        elif t == mp.TIME_SET:
+            fields = {"ref": msg.seq, "boot_id": app.boot_id,
+                      "sample_index": app.ring.write_index & 0xFFFFFFFF, "fs": app.fs,
+                      "unix_ms": f["unix_ms"]}
+            app.log.add(mp.TIME, fields)
+            link.send(mp.TIME, fields)
+        elif t == mp.MARK:
+            link.ack(msg.seq, t)
+            app.mark(mp.MARK_HOST, f["sample_index"])
+        elif t in (mp.LOG_READ, mp.LOG_ERASE):
+            log_request(app, msg)
+        elif t in mp.SCHEMA and t not in REQUESTS:
+            pass  # a device-to-host type sent to us: not a request, nothing to answer
+        else:
+            link.nack(msg.seq, t, mp.E_UNKNOWN_TYPE, "unknown message type 0x%02x" % t)
+    except OSError as e:
+        link.nack(msg.seq, t, mp.E_STORAGE, "storage error: %s" % e)
+
+
+def log_request(app, msg):
+    handler = getattr(app.log, "handle_request", None)
+    if handler is None:
+        app.link.nack(msg.seq, msg.type, mp.E_UNSUPPORTED, "this firmware keeps no event log")
+    else:
+        handler(app.link, msg)
+
+
+def config_get(app, ref, key):
+    link = app.link
+    cfg = app.cfg
+    if key == "":
+        for k in cfg.keys():
+            link.send(mp.CONFIG_VALUE, {"ref": ref, "key": k, "value": cfg[k]})
+    elif key in cfg.values:
+        link.send(mp.CONFIG_VALUE, {"ref": ref, "key": key, "value": cfg[key]})
+    else:
+        link.nack(ref, mp.CONFIG_GET, mp.E_UNKNOWN_KEY, "unknown key %s" % key)
+        return
+    link.ack(ref, mp.CONFIG_GET)
+
+
+def config_set(app, ref, key, value):
+    try:
+        changed = app.cfg.set(key, value)
+    except ConfigError as e:
+        app.link.nack(ref, mp.CONFIG_SET, e.code, e.reason)
+        return
+    app.link.ack(ref, mp.CONFIG_SET)
+    if not changed:
+        return
+    if changed & RESTART:
+        # A new rate or channel count starts a new time base: new boot id, HELLO.
+        app.restart_pending = True
+    elif key.startswith("det_"):
+        params = app.cfg.detector_params()
+        for d in app.detectors:
+            d.configure(app.fs, params)
+
+
+def stream_start(app, ref, mask):
+    if mask == 0 or mask >> app.channels:
+        app.link.nack(ref, mp.STREAM_START, mp.E_BAD_VALUE,
+                      "channel mask 0x%x: this device samples %d channel(s)"
+                      % (mask, app.channels))
+        return
+    # Detection restarts at the first streamed sample, so the host can re-run the same
+    # detector on the raw stream and must get the device's events bit for bit.
+    for d in app.detectors:
+        d.reset()
+    app.stream_pos = app.pos
+    app.stream_mask = mask
+    app.link.ack(ref, mp.STREAM_START)

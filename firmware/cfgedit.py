@@ -1,0 +1,135 @@
+# The rarely-run part of CONFIG (config.py): the key table with ranges and defaults, validation,
+# loading at boot and saving. Imported at boot and for CONFIG_SET, dropped from sys.modules
+# afterwards: resident, the table and its checks cost about 3 KB of a 64 KB heap for code that
+# runs a handful of times per session.
+#
+# The file is replaced atomically (write a temporary file, then rename over the old one):
+# littlefs renames are atomic, so a power cut leaves either the old or the new config, never half.
+# A config file that cannot be read is kept as config.bad (nothing lost) and defaults apply.
+
+import json
+import os
+
+import detector
+from config import NAMES, RESTART, ConfigError
+
+RO = 4  # read-only: reported, never set by the host
+
+# (type, default, min, max, flags) of the first six keys of config.NAMES; the detector's keys
+# (int, no flags) come from detector.PARAMS, resident anyway. For str, min/max bound the length.
+# What each key means is documented once, in the host's `myotwitch config keys` (devconfig.py),
+# not here: every string costs the device's heap.
+BASE = (
+    (str, "", 0, 32, RO),  # device_id: stable id of this device (hex)
+    (str, "myotwitch", 0, 24, 0),  # name: a name for this device
+    (int, 1000, 500, 2000, RESTART),  # fs: sample rate, Hz
+    (int, 1, 1, 4, RESTART),  # channels: EMG channels sampled
+    (int, 5, 1, 3600, 0),  # status_s: seconds between STATUS messages (in sample time)
+    (bool, True, 0, 1, 0),  # led: blink the LED on each event
+)
+
+# The same codes as the protocol's NACK (myoproto.E_UNKNOWN_KEY, E_BAD_VALUE, E_STORAGE).
+E_UNKNOWN_KEY = 3
+E_BAD_VALUE = 4
+E_STORAGE = 6
+
+
+def spec(key):
+    """(type, default, min, max, flags) of a key, None for an unknown one."""
+    for i in range(len(BASE)):
+        if NAMES[i] == key:
+            return BASE[i]
+    for p in detector.PARAMS:
+        if p[0] == key:
+            return int, p[1], p[2], p[3], 0
+    return None
+
+
+def check(key, value, max_channels=4):
+    """The value as stored, or ConfigError saying what is wrong with it."""
+    s = spec(key)
+    if s is None:
+        raise ConfigError(E_UNKNOWN_KEY, "unknown key %s" % key)
+    typ, _, lo, hi, flags = s
+    if flags & RO:
+        raise ConfigError(E_BAD_VALUE, "%s is read-only" % key)
+    if typ is bool:
+        if value is True or value is False:
+            return value
+        if value in (0, 1) and type(value) is int:
+            return bool(value)
+        raise ConfigError(E_BAD_VALUE, "%s takes true or false" % key)
+    if typ is str:
+        if type(value) is not str:
+            raise ConfigError(E_BAD_VALUE, "%s takes text" % key)
+        if not lo <= len(value) <= hi:
+            raise ConfigError(E_BAD_VALUE, "%s: %d to %d characters" % (key, lo, hi))
+        return value
+    if type(value) is not int:
+        raise ConfigError(E_BAD_VALUE, "%s takes an integer" % key)
+    if key == "channels":
+        hi = min(hi, max_channels)
+    if not lo <= value <= hi:
+        raise ConfigError(E_BAD_VALUE, "%s must be %d..%d, got %d" % (key, lo, hi, value))
+    return value
+
+
+def load(cfg, defaults):
+    """Fill cfg.values: the table's defaults, the board's, then what is stored on flash."""
+    values = cfg.values
+    for k in NAMES:
+        values[k] = spec(k)[1]
+    if defaults:
+        for k in defaults:
+            s = spec(k)
+            if s is not None and s[4] & RO == 0:
+                values[k] = check(k, defaults[k], cfg.max_channels)
+    try:
+        with open(cfg.path) as f:
+            stored = json.load(f)
+    except OSError:
+        return  # first boot
+    except ValueError:
+        cfg.problem = "config.json unreadable; kept as config.bad, defaults used"
+        try:
+            os.rename(cfg.path, cfg.path[:-5] + ".bad")
+        except OSError:
+            pass
+        return
+    for k in stored:
+        s = spec(k)
+        if s is None:
+            continue  # a key from another firmware version: ignored, not fatal
+        try:
+            if s[4] & RO:
+                if type(stored[k]) is str:
+                    values[k] = stored[k]
+            else:
+                values[k] = check(k, stored[k], cfg.max_channels)
+        except ConfigError as e:
+            cfg.problem = e.reason
+
+
+def save(cfg):
+    tmp = cfg.path + ".tmp"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(cfg.values, f)
+        os.rename(tmp, cfg.path)
+    except OSError as e:
+        raise ConfigError(E_STORAGE, "cannot write config: %s" % e)
+
+
+def assign(cfg, key, value):
+    value = check(key, value, cfg.max_channels)
+    values = cfg.values
+    old = values[key]
+    if old == value:
+        return 0
+    values[key] = value
+    try:
+        save(cfg)
+    except ConfigError:
+        values[key] = old
+        raise
+    return 1 | spec(key)[4] & RESTART
