@@ -13,88 +13,62 @@ import time
 
 import myoproto as mp
 from config import Config
-from detector import ViperDetector as Detector  # machine code, ~10x the bytecode (DETECTOR.md)
 from eventlog import EventLog
-from link import DeviceLink
-from ring import Ring
 
 for _name in mp.HOST_ONLY:  # the host's half of the shared codec (see myoproto.HOST_ONLY)
     delattr(mp, _name)
 
 BLOCK = 128  # samples handed to the detectors per pass; bounds the latency of request handling
 STREAM_BLOCK = 100  # samples per SAMPLES frame: 216 bytes on the wire, 2,160 B/s at 1 kHz
-RING_SIZE = 512  # per channel: 0.5 s at 1 kHz of slack for a slow pass (flash, GC, a request)
+
+
+def ctl():
+    import appctl  # boot, restart, end of a run (appctl.py)
+
+    return appctl
 
 
 def unload():
-    sys.modules.pop("appreq", None)  # nothing else keeps it: its code is freed at the next GC
+    # Nothing else keeps them: their code is freed at the next GC.
+    sys.modules.pop("appctl", None)
+    sys.modules.pop("appreq", None)
 
 
 class App:
+    # Class defaults, not instance attributes: the instance dict stays at 23 slots (x64: 368 B).
+    ring = None
+    restart_pending = False
+
     def __init__(self, hal):
         self.hal = hal
+        self.on_event_cb = self.on_event  # one bound method, made once
+        self.handle_cb = self.handle  # likewise: `self.handle` would allocate a bound method per pass
+        self.events = 0
+        # Boot loads three modules on demand, one at a time and each dropped again (the heap
+        # is 64 KB): cfgedit.py (config), logmaint.py (log recovery), appctl.py (the rest), the
+        # biggest first, while the heap is emptiest.
         self.cfg = Config(hal.flash_dir, getattr(hal, "defaults", None), hal.max_channels)
         if not self.cfg["device_id"]:
             self.cfg.set_device_id("".join("%02x" % b for b in hal.unique_id()))
-        self.on_event_cb = self.on_event  # one bound method, made once
-        self.handle_cb = self.handle  # likewise: `self.handle` would allocate a bound method per pass
-        self.ring = None
-        self._alloc_channels()  # first: the ring is the biggest block, while the heap is whole
-        self.link = DeviceLink(hal)
-        self.event_frame = bytearray(mp.EVENT_WIRE_LEN)
-        self.samples_frame = memoryview(bytearray(mp.samples_wire_len(STREAM_BLOCK)))
-        self.events = 0
-        self.running = False
-        self.log = None
-        self.start()
+        self.new_log()
+        ctl().boot(self)  # ring, detectors, link, frames
+        ctl().begin(self)  # a time base: detectors set up, counters zeroed, HELLO, sampling
+        unload()
 
-    # ---- boot / restart
+    def new_log(self):
+        self.boot_id = int.from_bytes(os.urandom(4), "little")
+        self.log = EventLog(self.hal.flash_dir, self.boot_id)
 
     def start(self):
-        """Begin a new time base: fresh boot id, sample index 0, unsolicited HELLO."""
-        hal = self.hal
-        if self.running:
-            hal.stop_sampling()
-        self.boot_id = int.from_bytes(os.urandom(4), "little")
-        if self.log is not None:
-            self.log.close()
-            self.log = None
-        self.log = EventLog(hal.flash_dir, self.boot_id)
-        self.fs = self.cfg["fs"]
-        self.log.flush_samples = 2 * self.fs  # durability bound: 2 s (see eventlog.py)
-        self.channels = self.cfg["channels"]
-        params = self.cfg.detector_params()
-        self._alloc_channels()
-        for d in self.detectors:
-            d.configure(self.fs, params)
-        self.ring.reset(0)
-        self.pos = 0  # detector position in the ring (sample index)
-        self.dropped = 0
-        self.stream_mask = 0
-        self.stream_pos = 0
-        self.next_status = self.cfg["status_s"] * self.fs
-        self.led_off_at = -1
-        self.busy_us = 0
-        self.wall_us = 0
-        self.restart_pending = False
-        import appreq
-
-        appreq.send_hello(self, mp.UNSOLICITED)
+        """Begin a new time base (after a rate or channel change): fresh boot id, sample index 0,
+        unsolicited HELLO."""
+        self.hal.stop_sampling()
+        self.log.close()
+        self.log = None
+        unload()  # not loaded during the log's recovery: one on-demand module at a time
+        self.new_log()
+        ctl().begin(self)
         unload()
-        hal.start_sampling(self.ring, self.fs, self.channels)
-        self.running = True
-
-    def _alloc_channels(self):
-        # Ring and detectors exist only for the channels in use: the heap is small.
-        channels = self.cfg["channels"]
-        if self.ring is None or self.ring.channels != channels:
-            self.ring = None
-            self.detectors = []
-            gc.collect()
-            self.ring = Ring(channels, RING_SIZE)
-            params = self.cfg.detector_params()
-            self.detectors = [Detector(ch, self.cfg["fs"], params, self.on_event_cb)
-                              for ch in range(channels)]
 
     # ---- the main loop
 
@@ -206,11 +180,8 @@ class App:
 
     def finish(self):
         """The sample source has ended (virtual board run with --once): report and stop."""
-        for d in self.detectors:
-            d.flush()  # events held back for the heartbeat check go out now
-        self.send_status()
-        self.log.flush()
-        self.hal.stop_sampling()
+        ctl().finish(self)
+        unload()
 
     # ---- requests from the host
 

@@ -1,21 +1,13 @@
-# The app's answers to host requests (HELLO, PING, CONFIG, STREAM, TIME, MARK, LOG) and its
-# HELLO. Requests are rare next to samples, so this code is not resident: App.handle imports it
-# and App.step drops it from sys.modules at the end of the pass (about 2 KB of a 64 KB heap).
-# Functions take the App as their first argument.
+# The app's answers to host requests (HELLO, PING, CONFIG, STREAM, TIME, MARK, LOG). Requests
+# are rare next to samples, so this code is not resident: App.handle imports it and App.step
+# drops it from sys.modules at the end of the pass (about 2 KB of a 64 KB heap). Functions take
+# the App as their first argument.
 
 import myoproto as mp
-from buildinfo import BUILD_HASH, FW_VERSION
 from config import RESTART, ConfigError
 
 REQUESTS = (mp.HELLO_REQ, mp.PING, mp.CONFIG_GET, mp.CONFIG_SET, mp.STREAM_START, mp.STREAM_STOP,
             mp.LOG_READ, mp.LOG_ERASE, mp.TIME_SET, mp.MARK)
-
-
-def send_hello(app, ref):
-    app.link.send(mp.HELLO, {
-        "ref": ref, "proto": mp.VERSION, "fw_version": FW_VERSION, "build_hash": BUILD_HASH,
-        "board": app.hal.board, "channels": app.channels, "fs": app.fs,
-        "config_hash": app.cfg.hash(), "boot_id": app.boot_id})
 
 
 def handle(app, msg):
@@ -24,7 +16,9 @@ def handle(app, msg):
     link = app.link
     try:
         if t == mp.HELLO_REQ:
-            send_hello(app, msg.seq)
+            import appctl  # dropped with this module, by App.step
+
+            appctl.send_hello(app, msg.seq)
         elif t == mp.PING:
             link.send(mp.PONG, {"ref": msg.seq, "nonce": f["nonce"]})
         elif t == mp.CONFIG_GET:

@@ -10,69 +10,45 @@
 # the newest reading, counted in `dropped` (the app adds it to STATUS `dropped`: those slots were
 # not measured at their time). The sample index stays the clock.
 
-import json
-import os
 import select
 import sys
 import time
 
 import machine
 
-# Config and event log; the firmware lives in fw/, so a re-flash leaves this alone. Relative:
-# main.py runs in the filesystem root.
-DATA_DIR = "data"
+DATA_DIR = "data"  # config and event log (see esp32board.py)
 DEBOUNCE_MS = 30
 BREAK_RUN = 300  # 0x03 bytes in a row: longer than any COBS frame, so never protocol traffic
 MAX_CATCHUP = 256  # slots filled by one late callback at most; beyond that the ring is lapped
 
 
 class Hal:
-    def __init__(self, board_file="board.json", data_dir=DATA_DIR):
-        with open(board_file) as f:
-            b = json.load(f)
-        self.board = b["name"]
-        self.defaults = {"fs": b["fs"], "channels": b["channels"]}
-        try:
-            os.mkdir(data_dir)
-        except OSError:
-            pass  # exists
-        self.flash_dir = data_dir
-        self.ring = None
-        self.timer = None
-        self.dropped = 0  # slots filled with a late reading (scheduler latency)
-        self.adcs = []
-        self.front = None
-        spi = b.get("spi")
-        if spi:
-            import ads1x9x
+    ring = None
+    timer = None
+    dropped = 0  # slots filled with a late reading (scheduler latency)
+    # Set by esp32board.setup with the button and the battery pin (bare annotations: no heap).
+    btn_invert: int
+    bat_ratio: int
 
-            self.front = ads1x9x.open_front_end(b["front_end"], spi)
-            self.max_channels = min(self.front.channels, 4)
-        else:
-            adc = b["adc"]
-            atten = _atten(adc["atten_db"])
-            for p in adc["pins"]:
-                a = machine.ADC(machine.Pin(p), atten=atten)
-                _width(a, adc["width_bits"])
-                self.adcs.append(a)
-            self.max_channels = len(self.adcs)
-        self._init_led(b.get("led"))
-        btn = b.get("button")
-        self.button = None
-        if btn:
-            self.button = machine.Pin(btn["pin"], machine.Pin.IN, machine.Pin.PULL_UP
-                                      if btn.get("active_low", True) else machine.Pin.PULL_DOWN)
-            self.btn_invert = 1 if btn.get("active_low", True) else 0
-            self.btn_raw = 0
-            self.btn_state = 0
-            self.btn_since = time.ticks_ms()
-        bat = b.get("battery")
-        self.bat = None
-        if bat:
-            self.bat = machine.ADC(machine.Pin(bat["pin"]), atten=_atten(11))
-            # milli-ratio keeps battery_mv in small ints (no long-int allocation)
-            self.bat_ratio = (bat["r_top"] + bat["r_bottom"]) * 1000 // bat["r_bottom"]
-        del b
+    def __init__(self, board_file="board.json", data_dir=DATA_DIR):
+        # What esp32board.setup fills in, typed here for the type check (tests/test_static_firmware)
+        self.adcs: list = []
+        self.front = None  # an ADS1x9x front end (ads1x9x.py) instead of the ADCs
+        self.button: "machine.Pin | None" = None
+        self.bat: "machine.ADC | None" = None
+        self.led_pin: "machine.Pin | None" = None
+        self.np = None
+        # The board setup runs once, at boot, from esp32board.py, dropped again afterwards:
+        # resident it would cost about 1.5 KB of the 64 KB heap.
+        import esp32board
+
+        try:
+            esp32board.setup(self, board_file, data_dir)
+        finally:
+            sys.modules.pop("esp32board", None)
+        self.btn_raw = 0  # debounce state of the button, if the board has one
+        self.btn_state = 0
+        self.btn_since = time.ticks_ms()
         self.stdin = sys.stdin.buffer
         self.stdout = sys.stdout.buffer
         self.rpoll = select.poll()
@@ -82,8 +58,6 @@ class Hal:
         self.tick_cb = self._tick  # bound once: the callback must not allocate
 
     def _init_led(self, led):
-        self.led_pin = None
-        self.np = None
         if not led:
             return
         if led.get("kind", "gpio") == "ws2812":
@@ -233,15 +207,3 @@ class Hal:
 
     def reset(self):
         machine.reset()
-
-
-def _atten(db):
-    name = {0: "ATTN_0DB", 2.5: "ATTN_2_5DB", 6: "ATTN_6DB", 11: "ATTN_11DB"}[db]
-    return getattr(machine.ADC, name)
-
-
-def _width(adc, bits):
-    # Only the original ESP32 has a settable width; read_u16 scales every width to 16 bits.
-    const = getattr(machine.ADC, "WIDTH_%dBIT" % bits, None)
-    if const is not None and hasattr(adc, "width"):
-        adc.width(const)

@@ -17,8 +17,8 @@ from mpvm import REPO
 # included): virtual board 59.7 KB, ESP32 path 60.8 KB (before the on-demand cfgedit/appreq split:
 # 63.4 and 65.5 KB). The boot peak needs the rest: logmaint.py (boot recovery), cfgedit.py and
 # appreq.py are loaded and dropped again during boot, into a heap fragmented by module loading.
-HEAPSIZE = "72k"
-ESP32_HEAPSIZE = "72k"
+HEAPSIZE = "68k"
+ESP32_HEAPSIZE = "66k"
 
 
 def test_no_heap_growth_and_no_allocation_per_sample(tmp_path):

@@ -15,7 +15,7 @@ from myotwitch.paths import firmware_dir, mpy_cross_binary, protocol_dir
 
 ALL_MODULES = sorted(p for p in firmware_dir().glob("*.py") if p.name != "__init__.py") + [
     protocol_dir() / "myoproto.py"]
-ESP32_LAYER = ("hal_esp32.py", "ads1x9x.py", "main.py")
+ESP32_LAYER = ("hal_esp32.py", "esp32board.py", "ads1x9x.py", "main.py")
 # Installed by `make venv` (Makefile: MPY_STUBS), apart from the venv's CPython typeshed.
 STUBS = Path(sys.prefix) / "micropython-stubs"
 

@@ -27,7 +27,7 @@ a.handle(app.mp.Message(app.mp.STREAM_START, 1, {"channels": 1}))  # raw SAMPLES
 app.unload()  # as App.step does after requests
 adc = hal.adcs[0]
 f = open(samples, "rb")
-chunk = bytearray(512)
+chunk = bytearray(256)
 
 
 def run_until(end):
