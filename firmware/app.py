@@ -12,7 +12,7 @@ import sys
 import time
 
 import myoproto as mp
-from config import Config
+from config import RESTART, Config, ConfigError
 from eventlog import EventLog
 
 for _name in mp.HOST_ONLY:  # the host's half of the shared codec (see myoproto.HOST_ONLY)
@@ -44,14 +44,15 @@ class App:
         self.on_event_cb = self.on_event  # one bound method, made once
         self.handle_cb = self.handle  # likewise: `self.handle` would allocate a bound method per pass
         self.events = 0
-        # Boot loads three modules on demand, one at a time and each dropped again (the heap
-        # is 64 KB): cfgedit.py (config), logmaint.py (log recovery), appctl.py (the rest), the
-        # biggest first, while the heap is emptiest.
+        # Boot loads modules on demand, one at a time and each dropped again (the heap is
+        # 64 KB): cfgedit.py (config), appctl.py (allocation, then the time base), logmaint.py
+        # (log recovery, in between).
         self.cfg = Config(hal.flash_dir, getattr(hal, "defaults", None), hal.max_channels)
         if not self.cfg["device_id"]:
             self.cfg.set_device_id("".join("%02x" % b for b in hal.unique_id()))
+        ctl().boot(self)  # ring, detectors, link, frames: the big blocks while the heap is whole
+        unload()
         self.new_log()
-        ctl().boot(self)  # ring, detectors, link, frames
         ctl().begin(self)  # a time base: detectors set up, counters zeroed, HELLO, sampling
         unload()
 
@@ -188,9 +189,37 @@ class App:
     def handle(self, msg):
         # The answers live in appreq.py, loaded on the first request of a pass and dropped by
         # step() at its end: resident they would cost about 2 KB of the heap.
-        import appreq
+        try:
+            if msg.type == mp.CONFIG_SET:
+                self.config_set(msg)
+                return
+            import appreq
 
-        appreq.handle(self, msg)
+            appreq.handle(self, msg)
+        except MemoryError:
+            # Code loaded on demand may not fit a fragmented heap: refuse the request (the host
+            # may retry) rather than stop the sampler.
+            unload()
+            self.link.nack(msg.seq, msg.type, mp.E_BUSY, "out of memory, retry")
+
+    def config_set(self, msg):
+        # Resident, unlike the other answers: Config.set loads cfgedit.py, and appreq.py loaded
+        # beside it would double the heap this takes at steady state.
+        unload()
+        key = msg.fields["key"]
+        try:
+            changed = self.cfg.set(key, msg.fields["value"])
+        except ConfigError as e:
+            self.link.nack(msg.seq, mp.CONFIG_SET, e.code, e.reason)
+            return
+        self.link.ack(msg.seq, mp.CONFIG_SET)
+        if changed & RESTART:
+            # A new rate or channel count starts a new time base: new boot id, HELLO.
+            self.restart_pending = True
+        elif changed and key.startswith("det_"):
+            params = self.cfg.detector_params()
+            for d in self.detectors:
+                d.configure(self.fs, params)
 
 
 def run(hal):

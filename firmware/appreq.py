@@ -1,10 +1,9 @@
-# The app's answers to host requests (HELLO, PING, CONFIG, STREAM, TIME, MARK, LOG). Requests
-# are rare next to samples, so this code is not resident: App.handle imports it and App.step
-# drops it from sys.modules at the end of the pass (about 2 KB of a 64 KB heap). Functions take
-# the App as their first argument.
+# The app's answers to host requests (HELLO, PING, CONFIG_GET, STREAM, TIME, MARK, LOG; CONFIG_SET
+# is App.config_set). Requests are rare next to samples, so this code is not resident:
+# App.handle imports it and App.step drops it from sys.modules at the end of the pass (about
+# 2 KB of a 64 KB heap). Functions take the App as their first argument.
 
 import myoproto as mp
-from config import RESTART, ConfigError
 
 REQUESTS = (mp.HELLO_REQ, mp.PING, mp.CONFIG_GET, mp.CONFIG_SET, mp.STREAM_START, mp.STREAM_STOP,
             mp.LOG_READ, mp.LOG_ERASE, mp.TIME_SET, mp.MARK)
@@ -23,8 +22,6 @@ def handle(app, msg):
             link.send(mp.PONG, {"ref": msg.seq, "nonce": f["nonce"]})
         elif t == mp.CONFIG_GET:
             config_get(app, msg.seq, f["key"])
-        elif t == mp.CONFIG_SET:
-            config_set(app, msg.seq, f["key"], f["value"])
         elif t == mp.STREAM_START:
             stream_start(app, msg.seq, f["channels"])
         elif t == mp.STREAM_STOP:
@@ -69,24 +66,6 @@ def config_get(app, ref, key):
         link.nack(ref, mp.CONFIG_GET, mp.E_UNKNOWN_KEY, "unknown key %s" % key)
         return
     link.ack(ref, mp.CONFIG_GET)
-
-
-def config_set(app, ref, key, value):
-    try:
-        changed = app.cfg.set(key, value)
-    except ConfigError as e:
-        app.link.nack(ref, mp.CONFIG_SET, e.code, e.reason)
-        return
-    app.link.ack(ref, mp.CONFIG_SET)
-    if not changed:
-        return
-    if changed & RESTART:
-        # A new rate or channel count starts a new time base: new boot id, HELLO.
-        app.restart_pending = True
-    elif key.startswith("det_"):
-        params = app.cfg.detector_params()
-        for d in app.detectors:
-            d.configure(app.fs, params)
 
 
 def stream_start(app, ref, mask):
