@@ -15,9 +15,6 @@ import myoproto as mp
 from config import RESTART, Config, ConfigError
 from eventlog import EventLog
 
-for _name in mp.HOST_ONLY:  # the host's half of the shared codec (see myoproto.HOST_ONLY)
-    delattr(mp, _name)
-
 BLOCK = 128  # samples handed to the detectors per pass; bounds the latency of request handling
 STREAM_BLOCK = 100  # samples per SAMPLES frame: 216 bytes on the wire, 2,160 B/s at 1 kHz
 
@@ -29,9 +26,10 @@ def ctl():
 
 
 def unload():
-    # Nothing else keeps them: their code is freed at the next GC.
+    # Nothing else keeps them: their code is freed at the next GC. (buildinfo: read for HELLO.)
     sys.modules.pop("appctl", None)
     sys.modules.pop("appreq", None)
+    sys.modules.pop("buildinfo", None)
 
 
 class App:

@@ -75,6 +75,10 @@ class EventLog:
         self.ev = bytearray(10)  # an EVENT payload
         self.f = None
         self.cur = -1
+        # Set by the recovery, first here: the instance dict takes its final size before
+        # logmaint.py is loaded, not in the fuller heap while it runs.
+        self.max_segments = self.nsegs = self.keep_from = self.floor = 0
+        self.next_seq = self.durable = self.oldest = 0
         maint().recover(self, directory, max_segments)
         unload()
 

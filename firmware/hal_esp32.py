@@ -23,14 +23,20 @@ MAX_CATCHUP = 256  # slots filled by one late callback at most; beyond that the 
 
 
 class Hal:
-    ring = None
-    timer = None
-    dropped = 0  # slots filled with a late reading (scheduler latency)
     # Set by esp32board.setup with the button and the battery pin (bare annotations: no heap).
     btn_invert: int
     bat_ratio: int
 
     def __init__(self, board_file="board.json", data_dir=DATA_DIR):
+        # start_sampling's attributes exist from here on: the instance dict reaches its final
+        # size at boot, not later in a full heap (a bigger dict needs a new block: 464 B on x64).
+        self.ring = None
+        self.timer = None
+        self.dropped = 0  # slots filled with a late reading (scheduler latency)
+        self.fs = 0
+        self.channels = 0
+        self.frac = 0
+        self.t_last = time.ticks_us()
         # What esp32board.setup fills in, typed here for the type check (tests/test_static_firmware)
         self.adcs: list = []
         self.front = None  # an ADS1x9x front end (ads1x9x.py) instead of the ADCs

@@ -88,16 +88,11 @@ def fields_of(msg_type):
     return [tuple(f.split(":")) for f in SCHEMA[msg_type][1].split()]
 
 
-TYPE_BY_NAME = {}
-for _t in SCHEMA:
-    TYPE_BY_NAME[SCHEMA[_t][0]] = _t
-
 # EVENT kinds (2 bits) and the packing of duration/kind/channel into `dkc`.
 KIND_TWITCH = 0
 KIND_BURST = 1
 KIND_CONTRACTION = 2
 KIND_ARTIFACT = 3
-KIND_NAMES = ("twitch", "burst", "contraction", "artifact")
 DURATION_MAX = 0x0FFF  # samples; longer events report 4095
 
 # MARK sources
@@ -116,12 +111,6 @@ E_BUSY = 5
 E_STORAGE = 6
 E_BAD_VERSION = 7
 E_UNSUPPORTED = 8
-ERROR_NAMES = {
-    E_UNKNOWN_TYPE: "unknown message type", E_BAD_PAYLOAD: "malformed payload",
-    E_UNKNOWN_KEY: "unknown config key", E_BAD_VALUE: "value out of range",
-    E_BUSY: "busy", E_STORAGE: "storage error", E_BAD_VERSION: "unsupported protocol version",
-    E_UNSUPPORTED: "not supported",
-}
 
 VAL_INT = 1
 VAL_STR = 2
@@ -133,32 +122,14 @@ class CodecError(ValueError):
 
 
 class Message:
-    """A decoded frame: `type`, `seq`, `fields` (dict) and `version`."""
+    """A decoded frame: `type`, `seq`, `fields` (dict) and `version`. (On a host: with item
+    access, get, name, comparison and repr; see the subclass in the host-only part.)"""
 
     def __init__(self, type, seq, fields=None, version=VERSION):
         self.type = type
         self.seq = seq
         self.fields = fields if fields is not None else {}
         self.version = version
-
-    @property
-    def name(self):
-        entry = SCHEMA.get(self.type)
-        return entry[0] if entry else "UNKNOWN_%02X" % self.type
-
-    def __getitem__(self, key):
-        return self.fields[key]
-
-    def get(self, key, default=None):
-        return self.fields.get(key, default)
-
-    def __eq__(self, other):
-        return (isinstance(other, Message) and self.type == other.type
-                and self.seq == other.seq and self.fields == other.fields
-                and self.version == other.version)
-
-    def __repr__(self):
-        return "Message(%s, seq=%d, %r)" % (self.name, self.seq, self.fields)
 
 
 # ---- CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no xorout; check("123456789") = 0x29B1
@@ -423,10 +394,6 @@ def encode(msg_type, seq, fields=None):
     return encode_frame(msg_type, seq, encode_payload(msg_type, fields or {}))
 
 
-def encode_message(msg):
-    return encode(msg.type, msg.seq, msg.fields)
-
-
 # ---- decoder
 
 
@@ -551,6 +518,53 @@ def decode(frame):
     return decode_body(cobs_decode(frame))
 
 
+# ---- host only
+# Everything below is what only a host uses. Firmware builds leave it out (HOST_PART in
+# host/myotwitch/build.py): on the device's 64 KB heap it would cost about 2 KB of code, strings
+# and names that never run. Nothing above this line may use anything below it.
+
+TYPE_BY_NAME = {}
+for _t in SCHEMA:
+    TYPE_BY_NAME[SCHEMA[_t][0]] = _t
+
+KIND_NAMES = ("twitch", "burst", "contraction", "artifact")
+
+ERROR_NAMES = {
+    E_UNKNOWN_TYPE: "unknown message type", E_BAD_PAYLOAD: "malformed payload",
+    E_UNKNOWN_KEY: "unknown config key", E_BAD_VALUE: "value out of range",
+    E_BUSY: "busy", E_STORAGE: "storage error", E_BAD_VERSION: "unsupported protocol version",
+    E_UNSUPPORTED: "not supported",
+}
+
+
+def encode_message(msg):
+    return encode(msg.type, msg.seq, msg.fields)
+
+
+class Message(Message):  # noqa: F811  (deliberately replaces the name)
+    # The host's Message: the one above plus what only a host uses. It takes over the name, so
+    # decode_body() and every Message(...) on a host make these.
+
+    @property
+    def name(self):
+        entry = SCHEMA.get(self.type)
+        return entry[0] if entry else "UNKNOWN_%02X" % self.type
+
+    def __getitem__(self, key):
+        return self.fields[key]
+
+    def get(self, key, default=None):
+        return self.fields.get(key, default)
+
+    def __eq__(self, other):
+        return (isinstance(other, Message) and self.type == other.type
+                and self.seq == other.seq and self.fields == other.fields
+                and self.version == other.version)
+
+    def __repr__(self):
+        return "Message(%s, seq=%d, %r)" % (self.name, self.seq, self.fields)
+
+
 class StreamDecoder:
     """Splits a byte stream at 0x00 delimiters and decodes each frame.
 
@@ -651,9 +665,3 @@ def decode_records(blob):
         out.append((rec_type, seq, boot_id, _decode_fields(rec_type, rec[9:ln - 2])))
         i += 1 + ln
     return out
-
-
-# What only a host uses. The firmware deletes these names right after import (app.py): on the
-# device's heap they would be about 2 KB of code and tables that never run.
-HOST_ONLY = ("StreamDecoder", "decode_records", "encode_record", "encode_message", "TYPE_BY_NAME",
-             "KIND_NAMES", "ERROR_NAMES")

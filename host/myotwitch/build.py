@@ -24,6 +24,9 @@ SIM_ONLY = ("hal_sim.py", "sim_main.py", "blockdev.py")
 # would fragment the 64 KB heap before the sample ring is allocated.)
 KEEP_SOURCE = ("main.py",)
 GENERATED = "buildinfo.py"
+# The line in protocol/myoproto.py after which comes what only a host uses (StreamDecoder, log
+# record codec, name tables): the firmware is built without it, to keep it off the device's heap.
+HOST_PART = "# ---- host only\n"
 
 
 @dataclass
@@ -47,6 +50,14 @@ def source_files(target: str = "device") -> list[Path]:
              and (target == "sim" or p.name not in SIM_ONLY)]
     files.append(protocol_dir() / "myoproto.py")
     return files
+
+
+def device_codec(source: str) -> str:
+    """myoproto.py as the firmware gets it: without its host-only part (see HOST_PART)."""
+    head, sep, _ = source.partition(HOST_PART)
+    if not sep:
+        raise RuntimeError("protocol/myoproto.py lacks the %r line" % HOST_PART.strip())
+    return head
 
 
 def build_hash(files) -> bytes:
@@ -75,7 +86,10 @@ def build_firmware(out_dir, march: str | None = None, target: str = "device",
     staged = out_dir / ".src"
     staged.mkdir(exist_ok=True)
     for p in sources:
-        shutil.copyfile(p, staged / p.name)
+        if p.name == "myoproto.py":
+            (staged / p.name).write_text(device_codec(p.read_text()))
+        else:
+            shutil.copyfile(p, staged / p.name)
     (staged / GENERATED).write_text(buildinfo_source(digest))
     if march is None:
         march = host_march()
