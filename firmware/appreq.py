@@ -1,5 +1,5 @@
-# The app's answers to host requests (HELLO, PING, CONFIG_GET, STREAM, TIME, MARK, LOG; CONFIG_SET
-# is App.config_set). Requests are rare next to samples, so this code is not resident:
+# The app's answers to host requests (PING, CONFIG_GET, STREAM, TIME, MARK, LOG; HELLO_REQ and
+# CONFIG_SET: App.handle). Requests are rare next to samples, so this code is not resident:
 # App.handle imports it and App.step drops it from sys.modules at the end of the pass (about
 # 2 KB of a 64 KB heap). Functions take the App as their first argument.
 
@@ -14,11 +14,7 @@ def handle(app, msg):
     f = msg.fields
     link = app.link
     try:
-        if t == mp.HELLO_REQ:
-            import appctl  # dropped with this module, by App.step
-
-            appctl.send_hello(app, msg.seq)
-        elif t == mp.PING:
+        if t == mp.PING:
             link.send(mp.PONG, {"ref": msg.seq, "nonce": f["nonce"]})
         elif t == mp.CONFIG_GET:
             config_get(app, msg.seq, f["key"])

@@ -1,6 +1,7 @@
 # The ESP32 hardware layer's boot-time half (hal_esp32.py): reads the deployed board.json and
-# sets up the ADC or SPI front end, button and battery pins (the LED: Hal._init_led). Runs once per boot and is
-# dropped from sys.modules afterwards, so its code does not stay on the heap.
+# sets up the ADC or SPI front end, the button and the battery pin (the LED: Hal._init_led).
+# Runs once per boot and is dropped from sys.modules afterwards, so its code does not stay on
+# the heap.
 
 import json
 import os

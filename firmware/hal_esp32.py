@@ -37,7 +37,7 @@ class Hal:
         self.channels = 0
         self.frac = 0
         self.t_last = time.ticks_us()
-        # What esp32board.setup fills in, typed here for the type check (tests/test_static_firmware)
+        # What esp32board.setup fills in, typed here for the type check (test_static_firmware)
         self.adcs: list = []
         self.front = None  # an ADS1x9x front end (ads1x9x.py) instead of the ADCs
         self.button: "machine.Pin | None" = None
@@ -45,7 +45,7 @@ class Hal:
         self.led_pin: "machine.Pin | None" = None
         self.np = None
         # The board setup runs once, at boot, from esp32board.py, dropped again afterwards:
-        # resident it would cost about 1.5 KB of the 64 KB heap.
+        # resident it would cost about 1 KB of the 64 KB heap.
         import esp32board
 
         try:
