@@ -509,15 +509,6 @@ def decode_body(body):
     return Message(msg_type, seq, _decode_fields(msg_type, body[HEADER_LEN:n - 2]), version)
 
 
-def decode(frame):
-    """Decode one wire frame (the trailing 0x00 is optional) into a Message."""
-    if len(frame) and frame[len(frame) - 1] == 0:
-        frame = frame[:len(frame) - 1]
-    if len(frame) > MAX_WIRE - 1:
-        raise CodecError("frame too long")
-    return decode_body(cobs_decode(frame))
-
-
 # ---- host only
 # Everything below is what only a host uses. Firmware builds leave it out (HOST_PART in
 # host/myotwitch/build.py): on the device's 64 KB heap it would cost about 2 KB of code, strings
@@ -539,6 +530,15 @@ ERROR_NAMES = {
 
 def encode_message(msg):
     return encode(msg.type, msg.seq, msg.fields)
+
+
+def decode(frame):
+    """Decode one wire frame (the trailing 0x00 is optional) into a Message."""
+    if len(frame) and frame[len(frame) - 1] == 0:
+        frame = frame[:len(frame) - 1]
+    if len(frame) > MAX_WIRE - 1:
+        raise CodecError("frame too long")
+    return decode_body(cobs_decode(frame))
 
 
 class Message(Message):  # noqa: F811  (deliberately replaces the name)

@@ -130,7 +130,8 @@ def cached_sim_build() -> Build:
     sources = source_files("sim")
     digest = build_hash(sources)
     # The directory name also covers how files are built, so a changed recipe is rebuilt.
-    recipe = hashlib.sha256(repr((KEEP_SOURCE, SIM_ONLY, host_march())).encode()).hexdigest()[:4]
+    recipe = hashlib.sha256(repr((KEEP_SOURCE, SIM_ONLY, host_march(), HOST_PART)).encode()
+                            ).hexdigest()[:4]
     out = cache_dir() / "build" / ("sim-%s-%s" % (digest.hex(), recipe))
     done = out / ".complete"
     if done.exists():
