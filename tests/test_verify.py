@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from myotwitch import detect
 from myotwitch.cli import main
+from myotwitch.demo import stop_when_board_ends
 from myotwitch.link import Device
 from myotwitch.readers import read_file
 from myotwitch.record import record_session
@@ -25,14 +26,7 @@ def _record_until_the_recording_ends(tmp_path, **board_kw):
     db = tmp_path / "s.db"
     with SimBoard(speed=20, once=True, flash=tmp_path / "f.img", **board_kw) as board, \
             Device.open(board.port) as dev, open_store(db) as store:
-        stop = threading.Event()
-
-        def watch():
-            while board.alive:
-                time.sleep(0.1)
-            stop.set()
-
-        threading.Thread(target=watch, daemon=True).start()
+        stop = stop_when_board_ends(board)
         result = record_session(dev, store, duration=60, raw=True, stop=stop)
     assert result.link_stats["lost_frames"] == 0
     return db, result

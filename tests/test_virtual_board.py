@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from myotwitch.build import cached_sim_build
 from myotwitch.cli import main
+from myotwitch.demo import stop_when_board_ends
 from myotwitch.link import Device, DeviceError
 from myotwitch.protocol import myoproto as mp
 from myotwitch.record import record_session
@@ -136,14 +137,7 @@ def test_record_with_raw_over_the_pty_matches_the_recording(tmp_path):
     rec = load_default()
     with SimBoard(speed=20, once=True, flash=tmp_path / "f.img") as board, \
             Device.open(board.port) as dev, open_store(tmp_path / "s.db") as store:
-        stop = threading.Event()
-
-        def watch():
-            while board.alive:
-                time.sleep(0.1)
-            stop.set()
-
-        threading.Thread(target=watch, daemon=True).start()
+        stop = stop_when_board_ends(board)
         result = record_session(dev, store, duration=60, raw=True, stop=stop)
         from myotwitch.rawfile import load_raw
 

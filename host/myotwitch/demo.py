@@ -33,6 +33,14 @@ def _watch(board, stop):
         time.sleep(0.1)
 
 
+def stop_when_board_ends(board) -> threading.Event:
+    """An event that is set when the virtual board stops (a --once board at the recording's end),
+    for `record_session(stop=...)`."""
+    stop = threading.Event()
+    threading.Thread(target=_watch, args=(board, stop), daemon=True).start()
+    return stop
+
+
 def check_raw_against_recording(store, session_id, recording=None):
     """(matching samples, compared samples) between the raw file and the recording, or None
     when the recording cannot be loaded."""
