@@ -21,14 +21,15 @@ MPY_STUBS := $(VENV)/micropython-stubs
 venv: $(STAMP) $(MPY_STUBS)/.installed
 
 $(MPY_STUBS)/.installed: $(STAMP)
-	$(BIN)/python -m pip install --quiet --no-user --upgrade --target $(MPY_STUBS) 'micropython-esp32-stubs==1.29.0.post1'
+	$(BIN)/python -m pip install -qq --no-user --upgrade --target $(MPY_STUBS) 'micropython-esp32-stubs==1.29.0.post1'
 	touch $@
 
-# Reinstall only when the project's dependencies change.
+# Reinstall only when the project's dependencies change. pip -qq prints errors only: the
+# build backend's notices about the bundled data folders would bury them.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install -qq -e '.[test]'
 	touch $(STAMP)
 
 test: venv
@@ -36,7 +37,7 @@ test: venv
 
 # The published peers (neurokit2, biosppy) are bench-only: installed here, never by `make test`.
 bench: venv
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m pip install -qq -e '.[test,bench]'
 	$(BIN)/python -m bench.run
 
 demo: venv
