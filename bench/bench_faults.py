@@ -13,12 +13,10 @@ Prints trials, records written, records lost (must be 0) and corrupt records sur
 """
 
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +61,7 @@ def link_faults(tmp, rounds=4):
     from myotwitch.sim import SimBoard
     from myotwitch.simlog import prefill_log
     from myotwitch.store import open_store
-    from test_faults_link import flash_events
+    from test_faults_link import flash_events, pull_killed_at_random
     from test_pull import read_log
 
     img = Path(tmp) / "link.img"
@@ -98,7 +96,7 @@ def link_faults(tmp, rounds=4):
 def host_kills(tmp, kills=6):
     from myotwitch.sim import SimBoard
     from myotwitch.simlog import prefill_log
-    from test_faults_link import flash_events
+    from test_faults_link import flash_events, pull_killed_at_random
     from test_pull import read_log
 
     img = Path(tmp) / "kill.img"
@@ -111,13 +109,7 @@ def host_kills(tmp, kills=6):
     with SimBoard(speed=1, flash=img, flash_blocks=640) as board:
         ref = flash_events(read_log(board.port)[1])
         for _ in range(kills * 3):
-            p = subprocess.Popen([exe, "--db", str(db), "pull", "--port", board.port, "-q"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.4, 1.0))
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                killed += 1
-            p.wait()
+            killed += pull_killed_at_random(exe, db, board.port, rng)
             if db.exists():
                 c = sqlite3.connect(db)
                 ok = c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

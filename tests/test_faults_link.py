@@ -56,6 +56,18 @@ def check_consistent(db, reference):
     return rows, last
 
 
+def pull_killed_at_random(exe, db, port, rng):
+    """Run `myotwitch pull` and SIGKILL it 0.4-1 s in (if still running): True if killed."""
+    p = subprocess.Popen([exe, "--db", str(db), "pull", "--port", port, "-q"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(rng.uniform(0.4, 1.0))
+    killed = p.poll() is None
+    if killed:
+        p.send_signal(signal.SIGKILL)
+    p.wait()
+    return killed
+
+
 @pytest.fixture
 def board(tmp_path):
     img = tmp_path / "flash.img"
@@ -99,13 +111,7 @@ def test_killing_pull_leaves_a_consistent_store_and_a_rerun_completes(tmp_path):
         ref = flash_events(records)
         kills = partial = 0
         for _ in range(8):
-            p = subprocess.Popen([exe, "--db", str(db), "pull", "--port", board.port, "-q"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.4, 1.0))
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                kills += 1
-            p.wait()
+            kills += pull_killed_at_random(exe, db, board.port, rng)
             if db.exists():
                 rows, _ = check_consistent(db, ref)
                 partial += 0 < len(rows) < len(ref)

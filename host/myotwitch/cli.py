@@ -42,26 +42,26 @@ def _db_option(f):
              "$MYOTWITCH_DATA_DIR or $XDG_DATA_HOME/myotwitch).")(f)
 
 
-def _db_path(db):
-    """The command's --db, else the group's, else None (MYOTWITCH_DB / data dir)."""
-    if db:
-        return db
+def _from_group(name, value):
+    """A command's own option value, else the one given to the group (`myotwitch --NAME ...`),
+    else None."""
+    if value:
+        return value
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
     if root is not None and isinstance(root.obj, dict):
-        return root.obj.get("db")
+        return root.obj.get(name)
     return None
+
+
+def _db_path(db):
+    """The command's --db, else the group's, else None (MYOTWITCH_DB / data dir)."""
+    return _from_group("db", db)
 
 
 def _port(port):
     """The command's --port, else the group's, else None (auto-detect)."""
-    if port:
-        return port
-    ctx = click.get_current_context(silent=True)
-    root = ctx.find_root() if ctx is not None else None
-    if root is not None and isinstance(root.obj, dict):
-        return root.obj.get("port")
-    return None
+    return _from_group("port", port)
 
 
 @contextlib.contextmanager
