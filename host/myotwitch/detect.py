@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from myotwitch.firmware import detector as _fw
+from myotwitch.protocol import myoproto as mp
 
-KIND_NAMES = ("twitch", "burst", "contraction", "artifact")
+KIND_NAMES = mp.KIND_NAMES
 PARAMS = _fw.PARAMS
 DEFAULTS: dict = {p[0]: p[1] for p in PARAMS}
 # Units of the CONFIG keys (kept here, not on the device: every object costs its heap).
@@ -60,17 +61,24 @@ class DetectError(ValueError):
     pass
 
 
-def check_params(params=None) -> dict:
-    """DEFAULTS updated with `params`, every value checked against the CONFIG range."""
+def check_params(params=None, where="detector settings", strict=False) -> dict:
+    """DEFAULTS updated with `params`, every value checked against the CONFIG range; DetectError
+    naming `where`, the first bad key and its unit. `strict` (a user's JSON file) takes only
+    ints; otherwise any integral number (NumPy ints, 5.0) passes."""
     p = dict(DEFAULTS)
     for k, v in (params or {}).items():
         if k not in DEFAULTS:
-            raise DetectError("unknown detector parameter %r (known: %s)" % (k, ", ".join(DEFAULTS)))
-        if isinstance(v, bool) or int(v) != v:
-            raise DetectError("%s takes an integer, got %r" % (k, v))
+            raise DetectError("%s: unknown key %r (detector keys: %s)"
+                              % (where, k, ", ".join(DEFAULTS)))
+        try:
+            ok = type(v) is int if strict else not isinstance(v, bool) and int(v) == v
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise DetectError("%s: %s takes an integer (%s), got %r" % (where, k, UNITS[k], v))
         lo, hi = RANGES[k]
         if not lo <= int(v) <= hi:
-            raise DetectError("%s must be %d..%d, got %d" % (k, lo, hi, v))
+            raise DetectError("%s: %s must be %d..%d %s, got %d" % (where, k, lo, hi, UNITS[k], v))
         p[k] = int(v)
     return p
 
