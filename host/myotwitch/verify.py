@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from myotwitch import detect
 from myotwitch.detparams import describe
 from myotwitch.protocol import myoproto as mp
 from myotwitch.rawfile import load_raw
@@ -83,22 +84,6 @@ def _wire(ev: dict) -> dict:
             "area": min(int(ev["area"]), 0xFFFF)}
 
 
-def settle_samples(detect, params: dict, fs: int) -> int:
-    """Samples after an event's offset the device may need before it sends the event."""
-    fn = getattr(detect, "settle_samples", None)
-    if fn is not None:
-        return int(fn(params, fs))
-    derived = getattr(detect, "_derived", None)
-    if derived is not None:
-        # The device sends an event `hold` samples after the envelope's last sample above the
-        # offset level; the reported offset lies up to w + d + l samples (the filters' delays)
-        # before that last sample.
-        q = derived(int(fs), dict(detect.DEFAULTS, **params))
-        return q["w"] + q["d"] + q["l"] + q["hold"] + 1
-    # Conservative without the detector's own figure: one second plus every time setting.
-    return int(fs) + sum(v for k, v in params.items() if k.endswith("_ms")) * int(fs) // 1000
-
-
 def _compare_channel(out, boot_id, ch, dev_events, host_events, lo, hi, settle, seg_end):
     """hi: one past the last sample the re-run used (a gap's start, or seg_end)."""
     host = {e["onset"]: e for e in host_events}
@@ -120,9 +105,7 @@ def _compare_channel(out, boot_id, ch, dev_events, host_events, lo, hi, settle, 
         out.append(Pair(boot_id, ch, h["onset"], None, h, "missing"))
 
 
-def verify_session(store, session_id: int, detect=None) -> Verification:
-    if detect is None:
-        from myotwitch import detect
+def verify_session(store, session_id: int) -> Verification:
     row = store.session(session_id)
     if row is None:
         raise VerifyError("no session %d in %s" % (session_id, store.path))
@@ -158,7 +141,7 @@ def verify_session(store, session_id: int, detect=None) -> Verification:
                         bool(stored), seg.rows)
         out.boots.append(chk)
         valid = raw.valid_mask(si)
-        settle = settle_samples(detect, params, seg.fs)
+        settle = detect.settle_samples(params, seg.fs)
         for ch in channels:
             dev = sorted(events.get((boot_id, ch), []), key=lambda e: e["onset"])
             if ch not in raw.channels:
