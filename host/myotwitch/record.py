@@ -48,10 +48,6 @@ def channel_mask(channels) -> int:
     return mask
 
 
-def channels_of(mask: int) -> list[int]:
-    return [c for c in range(8) if mask >> c & 1]
-
-
 @contextlib.contextmanager
 def sigterm_as_interrupt():
     """Within the block, SIGTERM ends a recording like Ctrl-C (main thread only)."""
