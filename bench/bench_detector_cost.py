@@ -3,8 +3,8 @@ NumPy twin's throughput.
 
     .venv/bin/python -m bench.bench_detector_cost        (or via bench/run.py)
 
-Device side: firmware/detector.py runs in the MicroPython unix port (bytecode, as on the
-chip; a viper/native variant is measured too if detector.py provides one) over the bundled
+Device side: the firmware detector runs in the MicroPython unix port, both builds of its
+per-sample loop (detref.py, bytecode; detviper.py, viper machine code, what app.py runs) over the bundled
 recordings, in blocks of 128 samples from a ring buffer as firmware/app.py feeds it. Each
 figure is also a ratio to a bare loop over the same buffer in the same run
 (`for i in range(n): x = buf[i & mask]`), which carries over to other machines far better than
@@ -53,6 +53,7 @@ import sys, time
 sys.path.insert(0, FIRMWARE)
 from array import array
 import detector
+import detref
 f = open(SAMPLES, "rb")
 buf = array("h", f.read())
 f.close()
@@ -81,10 +82,12 @@ def run(cls):
         idx += BLOCK
     return time.ticks_diff(time.ticks_us(), t0)
 
-variants = [("bytecode", detector.Detector)]
-for name in ("ViperDetector", "NativeDetector"):
-    if hasattr(detector, name):
-        variants.append((name, getattr(detector, name)))
+variants = [("bytecode", detref.RefDetector)]
+try:
+    import detviper
+    variants.append(("viper", detviper.ViperDetector))
+except ImportError:  # a port without viper
+    pass
 for name, cls in variants:
     best_b = best_d = 1 << 60
     for _ in range(2):
@@ -147,7 +150,7 @@ def main():
           % (FS, 1 << RING_BITS, BLOCK))
     print("%-34s %14s %12s %10s" % ("what", "value", "aim", "verdict"))
     rows = micropython_cost()
-    src = FIRMWARE.joinpath("detector.py").read_text()
+    src = FIRMWARE.joinpath("detviper.py").read_text()
     for r in rows:
         ratio = r["det_us"] / r["bare_us"]
         esp_us = ratio * ESP32_BARE_LOOP_US
@@ -161,7 +164,7 @@ def main():
                                             "ok" if cpu < AIM_CPU_PCT else "OVER"))
         print("%-34s %14d" % ("events in the run (%s)" % v, r["events"]))
     if "micropython.viper" not in src and "micropython.native" not in src:
-        print("%-34s %14s" % ("viper/native variant", "none in detector.py"))
+        print("%-34s %14s" % ("viper/native variant", "none in detviper.py"))
     elif len(rows) > 1:
         print("note: the ESP32 factor scales the interpreter's cost; machine code (viper/native) "
               "keeps its ratio to the bare loop only roughly on the chip: read its % as an order "

@@ -9,7 +9,7 @@ import gc
 import myoproto as mp
 from buildinfo import BUILD_HASH, FW_VERSION
 from app import STREAM_BLOCK
-from detector import ViperDetector as Detector  # machine code, ~10x the bytecode (DETECTOR.md)
+from detviper import ViperDetector as Detector  # machine code, ~10x the bytecode (DETECTOR.md)
 from link import DeviceLink
 from ring import Ring
 

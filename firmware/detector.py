@@ -2,21 +2,31 @@
 # host/myotwitch/detect.py is its NumPy twin and must stay bit-exact: change both together.
 # Algorithm, units and the fixed-point bounds: DETECTOR.md.
 #
+# This module is everything but the per-sample loop, `process()`, which comes twice, the same
+# events bit for bit: detviper.py (machine code; what app.py runs) and detref.py (plain Python:
+# the reference, run by the host and the tests, and the fallback for a port without viper).
+# Apart, so the device never loads the one it does not run (about 1 KB of heap).
+#
 # Every stage is either an FIR (box band-pass, comb, moving sum) or depends only on block
 # statistics, never on the event state, so the host can rebuild it exactly without a loop
 # per sample; only the hysteresis and the per-event work are sequential.
 #
+# Two bands, each with its own envelope and noise floor: the narrow one (f, half-length l = 2 ms)
+# for potentials of a few ms, the wide one (g, half-length lw = 5 ms, window ww = 2w) for the
+# slow potentials of 15-30 ms that the narrow band barely passes. An event starts when either
+# envelope crosses its onset level and lasts while either stays above its offset level.
+#
 # Bounds (MicroPython small ints are 31-bit signed on 32-bit chips, |v| < 2**30), x in int16,
-# l <= 4 (2 kHz), d <= 50, w <= 64:
-#   f = b[n] - b[n-d], |b| <= l * 65535 < 2**18, so |f| = c < 2**19
-#   e = moving sum of c over w: < 2**25;  block sum over 128: < 2**26
+# l <= 4 and lw <= 10 (2 kHz), d <= 50, w <= 64, ww <= 64:
+#   f = b[n] - b[n-d], |b| <= l * 65535 < 2**18, so |f| = c < 2**19; |g| < 2 * 10 * 65535 < 2**21
+#   envelopes (moving sums over <= 64): < 2**27;  block sums over 128: < 2**28 < BIG
 #   mu4 = min(block sums) >> 5, clamped to < 2**19;  mu4 * thr (thr < 2**10) < 2**29;
-#   ((mu4 * thr) >> 6) * w < 2**29;  2 * w * c < 2**26
+#   ((mu4 * thr) >> 6) * w < 2**29;  2 * w * c < 2**26;  ww * |g| < 2**27
 #   area stops growing at 2**29 (so < 2**29 + 2**19); 8-sample sums of x < 2**18
 # so every intermediate fits; tests/test_detector_twin.py checks it at full-scale input.
-# The 128-sample delay line covers every look-back: taps <= d + 2l <= 58 samples, the level
-# before an event <= (w - 1) + cap + 56 + 8 <= 127 (cap <= 64 - w); the 64-sample |f| line
-# covers the onset search (cap + w - 1 <= 63 back).
+# The 128-sample delay line covers every look-back: taps <= d + 2 lw <= 70 samples, the level
+# before an event <= (wmax - 1) + cap + 56 + 8 <= 127 (cap <= 64 - wmax); the 64-sample |f|
+# and |g| lines cover the onset search (cap + wmax - 1 <= 63 back).
 
 from array import array
 
@@ -34,11 +44,26 @@ PARAMS = (
     ("det_sided", 2, 0, 16),
     ("det_sat", 32700, 1, 32768),
     ("det_rr_ms", 1600, 0, 3000),
+    ("det_wide", 112, 0, 1023),
 )
 
-BIG = 1 << 29  # "no floor yet": above any envelope (< 2**26), so nothing triggers
+BIG = 1 << 29  # "no floor yet": above any envelope or block sum (< 2**28), so nothing triggers
 NEVER = (1 << 30) - 1  # release time of an empty queue (largest small int)
 QN = 8  # events held at most
+
+
+def floor(st, k, s):
+    """Store block sum s at slot k; the floor: the minimum of the last 32 as the mean |band|
+    per sample in 1/4 counts (>> 5 of a 128-sample sum), clamped to 4 .. 2**19 - 1."""
+    st[k] = s
+    m = BIG
+    for i in range(32):
+        if st[i] < m:
+            m = st[i]
+    m >>= 5
+    if m < 4:
+        return 4
+    return m if m < 524287 else 524287  # only full-scale garbage clamps: mu4 * thr < 2**29
 
 
 class Detector:
@@ -47,7 +72,9 @@ class Detector:
         self.emit = emit
         self.dl = array("h", bytes(256))  # raw samples: filter taps and the 8-sample levels
         self.ah = array("i", bytes(256))  # |f| over the envelope window (64)
+        self.gh = array("i", bytes(256))  # |g|, the wide band's, likewise
         self.st = array("i", bytes(128))  # block sums: the noise floor is their minimum (~4 s)
+        self.sg = array("i", bytes(128))  # the wide band's
         self.q = array("i", bytes(24 * QN))  # held events: onset, duration, kind, peak, area, seq
         self.qn = 0
         self.qh = 0
@@ -63,8 +90,11 @@ class Detector:
         hz = params["det_mains_hz"]
         self.d = fs // hz if hz >= 40 else 0
         self.l = max(1, fs // 500)  # band-pass half-length: 2 ms, peak gain near 185 Hz
-        self.tail = self.w + self.d + self.l - 2  # what the filters add to an event's length
-        self.cap = min(fs * 40 // 1000, 64 - self.w)  # onset look-back over the run (40 ms)
+        self.gthr = params["det_wide"]  # 0: no wide band
+        self.lw = max(1, fs // 200)  # the wide band's: 5 ms, peak gain near 75 Hz
+        self.ww = min(64, 2 * self.w)
+        # Onset look-back over the run (40 ms), within the |f| and |g| lines with the window.
+        self.cap = min(fs * 40 // 1000, 64 - (self.ww if self.gthr else self.w))
         self.step = params["det_step"]
         self.sided = params["det_sided"]
         self.sat = params["det_sat"]
@@ -83,15 +113,23 @@ class Detector:
         self.f = 0
         self.e = 0
         self.bsum = 0
+        self.g = 0
+        self.eg = 0
+        self.gsum = 0
         self.bpos = 0
         self.bk = 0
         st = self.st
+        sg = self.sg
         for k in range(32):
             st[k] = BIG
+            sg[k] = BIG
         self.ton = BIG
         self.toff = BIG
+        self.gon = BIG
+        self.goff = BIG
         self.noise = 0
         self.active = 0
+        self.wide = 0
         self.onset = 0
         self.last = 0
         self.area = 0
@@ -105,134 +143,50 @@ class Detector:
         self.r_s1 = -1
         self.r_seq = -1
 
-    def process(self, buf, start, count, first_index, mask):
-        dl = self.dl
-        ah = self.ah
-        if self.fresh:
-            self.fresh = 0
-            x = buf[start & mask]
-            for k in range(128):
-                dl[k] = x
-            for k in range(64):
-                ah[k] = 0
-        w = self.w
-        d = self.d
-        l = self.l
-        l2 = 2 * l
-        dl1 = d + l
-        dl2 = d + l2
-        hold = self.hold
-        f = self.f
-        e = self.e
-        bsum = self.bsum
-        bpos = self.bpos
-        ton = self.ton
-        toff = self.toff
-        active = self.active
-        last = self.last
-        area = self.area
-        xmax = self.xmax
-        xmin = self.xmin
-        sh = (start - first_index) & mask  # ring position of sample idx: (idx + sh) & mask
-        idx = first_index
-        stop = first_index + count
-        while idx < stop:
-            # Up to the next block end, so the loop itself needs no block counter.
-            n = idx + 128 - bpos
-            if n > stop:
-                n = stop
-            bpos += n - idx
-            for idx in range(idx, n):
-                x = buf[(idx + sh) & mask]
-                dl[idx & 127] = x
-                # f[n] = b[n] - b[n-d], b[n] = sum(x[n-l+1..n]) - sum(x[n-2l+1..n-l]): advanced
-                # by its exact integer increment (an FIR, so no rounding ever accumulates).
-                f += x - 2 * dl[(idx - l) & 127] + dl[(idx - l2) & 127]
-                if d:
-                    f -= dl[(idx - d) & 127] - 2 * dl[(idx - dl1) & 127] + dl[(idx - dl2) & 127]
-                c = f if f >= 0 else -f
-                e += c - ah[(idx - w) & 63]
-                ah[idx & 63] = c
-                bsum += c
-                if active:
-                    if e > toff:
-                        last = idx
-                    elif idx - last >= hold:
-                        active = 0
-                        self.finish(idx, last, area, xmax, xmin)
-                    if active:
-                        if area < BIG:
-                            area += c
-                        if x > xmax:
-                            xmax = x
-                        elif x < xmin:
-                            xmin = x
-                elif e > ton:
-                    active = 1
-                    last = idx
-                    area = self.begin(idx, e)
-                    xmax = self.xmax
-                    xmin = self.xmin
-            idx = n
-            if bpos == 128:  # block end: the floor, and held events that are due
-                bpos = 0
-                self.block(bsum)
-                bsum = 0
-                ton = self.ton
-                toff = self.toff
-                while self.qn and idx > self.due:
-                    self.pop()
-        self.f = f
-        self.e = e
-        self.bsum = bsum
-        self.bpos = bpos
-        self.active = active
-        self.last = last
-        self.area = area
-        self.xmax = xmax
-        self.xmin = xmin
-
-    def block(self, s):
+    def block(self, s, sw):
         # Minimum statistics over the last 32 blocks: events raise single blocks, so the
         # floor ignores them without being frozen (which would tie it to the event state).
-        st = self.st
-        st[self.bk & 31] = s
+        k = self.bk & 31
         self.bk += 1
-        m = BIG
-        for k in range(32):
-            if st[k] < m:
-                m = st[k]
-        mu4 = m >> 5  # mean |f| per sample, in 1/4 counts
-        if mu4 < 4:
-            mu4 = 4
-        elif mu4 > 524287:
-            mu4 = 524287  # only full-scale garbage gets here; keeps mu4 * thr < 2**29
+        mu4 = floor(self.st, k, s)
         self.noise = mu4 >> 2
         w = self.w
         self.ton = ((mu4 * self.thr) >> 6) * w
         self.toff = ((mu4 * self.off) >> 6) * w
+        if self.gthr:
+            mu4 = floor(self.sg, k, sw)
+            w = self.ww
+            self.gon = ((mu4 * self.gthr) >> 6) * w
+            self.goff = ((mu4 * min(self.off, self.gthr)) >> 6) * w
 
-    def begin(self, idx, e):
-        # Onset: back from the crossing over the run of envelope samples above the offset level
-        # (e[j-1] = e[j] - |f[j]| + |f[j-w]|, at most `cap` samples: the delay lines reach that
-        # far), then the first sample of that run's window whose own |f| reaches half the offset
-        # level: a burst whose first potentials stayed below the onset level starts with them.
+    def begin(self, idx, e, eg):
+        # Onset: back from the crossing over the run of samples where either envelope is above
+        # its offset level (e[j-1] = e[j] - |f[j]| + |f[j-w]|, the same for eg; at most `cap`
+        # samples: the delay lines reach that far), then the first sample of that run's window
+        # whose own |f| reaches half the offset level, or whose |g| reaches all of the wide
+        # band's (its window is twice as long): a burst whose first potentials stayed below the
+        # onset level starts with them.
         dl = self.dl
         ah = self.ah
+        gh = self.gh
         w = self.w
+        ww = self.ww
         toff = self.toff
+        goff = self.goff
         j = idx
         stop = idx - self.cap
         while j > stop:
             e -= ah[j & 63] - ah[(j - w) & 63]
-            if e <= toff:
+            eg -= gh[j & 63] - gh[(j - ww) & 63]
+            if e <= toff and eg <= goff:
                 break
             j -= 1
-        k = j - w + 1
-        while 2 * w * ah[k & 63] <= toff:
+        wmax = ww if self.gthr else w
+        k = j - wmax + 1
+        while not ((k > j - w and 2 * w * ah[k & 63] > toff) or (k > j - ww and ww * gh[k & 63] > goff)):
             k += 1
         self.onset = k
-        g = k - min(w, 56)  # the level before: clear of the rise (and within the delay line)
+        g = k - min(wmax, 56)  # the level before: clear of the rise (within the delay line)
         b = 0
         for j in range(g - 8, g):
             b += dl[j & 127]
@@ -251,7 +205,7 @@ class Detector:
         self.xmin = xmin
         return area
 
-    def finish(self, idx, last, area, xmax, xmin):
+    def finish(self, idx, last, wide, area, xmax, xmin):
         onset = self.onset
         base = self.base
         dl = self.dl
@@ -259,7 +213,8 @@ class Detector:
         shift = -base
         for j in range(idx - 8, idx):
             shift += dl[j & 127]
-        dur = last - onset - self.tail
+        # What the filters add to an event's length: the spread of the band that held it last.
+        dur = last - onset - ((self.ww + self.lw if wide else self.w + self.l) + self.d - 2)
         if dur < 1:
             dur = 1
         if xmax >= self.sat or xmin <= -self.sat:
@@ -276,7 +231,7 @@ class Detector:
             kind = 2
         seq = self.seq
         self.seq = seq + 1
-        if kind < 2 and self.rr_hi:
+        if kind < 3 and self.rr_hi:  # contractions too: a beat merged with its T wave is long
             kind = self.rhythm(onset, peak, kind, seq)
         # Held back (in order) until a heartbeat rhythm could have formed behind it, so the
         # first beats of a rhythm are artifacts too; released at the first block end once due;
@@ -345,106 +300,3 @@ class Detector:
         self.r_pk = peak
         self.r_seq = seq
         return kind
-
-
-try:
-    import micropython
-except ImportError:  # CPython (the host's reference run of this file)
-    micropython = None
-
-if micropython:
-
-    class ViperDetector(Detector):
-        # process() compiled to machine code (viper): the same arithmetic on machine words
-        # (32-bit on the ESP32; every value stays below 2**30 as argued at the top), the same
-        # events bit for bit. Needs mpy-cross -march (xtensawin on the chip, x64 in the
-        # virtual board). ptr16 loads are unsigned: (v ^ 0x8000) - 0x8000 restores the sign.
-        @micropython.viper
-        def process(self, buf, start: int, count: int, first_index: int, mask: int):
-            rb = ptr16(buf)
-            dl = ptr16(self.dl)
-            ah = ptr32(self.ah)
-            if self.fresh:
-                self.fresh = 0
-                x = (int(rb[start & mask]) ^ 0x8000) - 0x8000
-                for k in range(128):
-                    dl[k] = x
-                for k in range(64):
-                    ah[k] = 0
-            big = int(BIG)
-            w = int(self.w)
-            d = int(self.d)
-            l = int(self.l)
-            l2 = 2 * l
-            dl1 = d + l
-            dl2 = d + l2
-            hold = int(self.hold)
-            f = int(self.f)
-            e = int(self.e)
-            bsum = int(self.bsum)
-            bpos = int(self.bpos)
-            ton = int(self.ton)
-            toff = int(self.toff)
-            active = int(self.active)
-            last = int(self.last)
-            area = int(self.area)
-            xmax = int(self.xmax)
-            xmin = int(self.xmin)
-            sh = (start - first_index) & mask
-            idx = first_index
-            stop = first_index + count
-            while idx < stop:
-                n = idx + 128 - bpos
-                if n > stop:
-                    n = stop
-                bpos += n - idx
-                for j in range(idx, n):
-                    x = (int(rb[(j + sh) & mask]) ^ 0x8000) - 0x8000
-                    dl[j & 127] = x
-                    f += (x - 2 * ((int(dl[(j - l) & 127]) ^ 0x8000) - 0x8000)
-                          + ((int(dl[(j - l2) & 127]) ^ 0x8000) - 0x8000))
-                    if d:
-                        f -= (((int(dl[(j - d) & 127]) ^ 0x8000) - 0x8000)
-                              - 2 * ((int(dl[(j - dl1) & 127]) ^ 0x8000) - 0x8000)
-                              + ((int(dl[(j - dl2) & 127]) ^ 0x8000) - 0x8000))
-                    c = f if f >= 0 else 0 - f
-                    e += c - int(ah[(j - w) & 63])
-                    ah[j & 63] = c
-                    bsum += c
-                    if active:
-                        if e > toff:
-                            last = j
-                        elif j - last >= hold:
-                            active = 0
-                            self.finish(j, last, area, xmax, xmin)
-                        if active:
-                            if area < big:
-                                area += c
-                            if x > xmax:
-                                xmax = x
-                            elif x < xmin:
-                                xmin = x
-                    elif e > ton:
-                        active = 1
-                        last = j
-                        area = int(self.begin(j, e))
-                        xmax = int(self.xmax)
-                        xmin = int(self.xmin)
-                idx = n
-                if bpos == 128:
-                    bpos = 0
-                    self.block(bsum)
-                    bsum = 0
-                    ton = int(self.ton)
-                    toff = int(self.toff)
-                    while int(self.qn) and idx > int(self.due):
-                        self.pop()
-            self.f = f
-            self.e = e
-            self.bsum = bsum
-            self.bpos = bpos
-            self.active = active
-            self.last = last
-            self.area = area
-            self.xmax = xmax
-            self.xmin = xmin

@@ -113,7 +113,7 @@ def build_firmware(out_dir, march: str | None = None, target: str = "device",
 
 def host_march() -> str | None:
     """mpy-cross's name for this machine's CPU, so @micropython.viper/native code (the
-    detector's ViperDetector) compiles for the virtual board's unix port; None elsewhere."""
+    detector's detviper.py) compiles for the virtual board's unix port; None elsewhere."""
     import platform
 
     return {"x86_64": "x64", "amd64": "x64", "i686": "x86", "i386": "x86"}.get(

@@ -11,7 +11,7 @@ kind, heartbeat rhythm) loops, once per event.
         -> structured array (EVENT_DTYPE), the device's events in order
     events_to_dicts(ev, fs) -> [{"onset_s", "offset_s", "duration_ms", "kind", ...}]
     settle_samples(params, fs) -> how long after an event's offset the device may send it
-    reference(...)  the firmware's own Detector run in CPython (slow; for tests)
+    reference(...)  the firmware's own detector (detref.RefDetector) run in CPython (slow; tests)
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from myotwitch.firmware import detector as _fw
+from myotwitch.firmware import detref as _fwref
 from myotwitch.protocol import myoproto as mp
 
 KIND_NAMES = mp.KIND_NAMES
@@ -28,7 +29,7 @@ DEFAULTS: dict = {p[0]: p[1] for p in PARAMS}
 UNITS: dict = {
     "det_thresh": "1/16 floor", "det_off": "1/16 floor", "det_win_ms": "ms", "det_hold_ms": "ms",
     "det_twitch_ms": "ms", "det_burst_ms": "ms", "det_mains_hz": "Hz", "det_step": "1/16 peak",
-    "det_sided": "1/16 peak", "det_sat": "counts", "det_rr_ms": "ms",
+    "det_sided": "1/16 peak", "det_sat": "counts", "det_rr_ms": "ms", "det_wide": "1/16 floor",
 }
 # What each CONFIG key does (kept here, not on the device, whose heap is small).
 DESCRIPTIONS: dict = {
@@ -45,6 +46,8 @@ DESCRIPTIONS: dict = {
                  "excursion: pop, ramp); 0: off",
     "det_sat": "artifact if a sample reaches +-this many counts (saturation, electrode off)",
     "det_rr_ms": "longest heartbeat interval for the ECG check (shortest: 300 ms); 0: off",
+    "det_wide": "onset level of the wide band (5 ms half-length, for slow 15-30 ms potentials), "
+                "1/16 of its own noise floor; 0: narrow band only",
 }
 RANGES: dict = {p[0]: (p[2], p[3]) for p in PARAMS}
 EVENT_DTYPE = np.dtype([("onset", "<i8"), ("duration", "<i4"), ("kind", "u1"), ("channel", "u1"),
@@ -87,14 +90,21 @@ def _derived(fs: int, p: dict) -> dict:
     """The integers Detector.configure derives (same expressions)."""
     thr = p["det_thresh"]
     hz = p["det_mains_hz"]
+    w = min(64, max(1, p["det_win_ms"] * fs // 1000))
+    gthr = p["det_wide"]
+    ww = min(64, 2 * w)
+    wmax = ww if gthr else w
+    d = fs // hz if hz >= 40 else 0
+    l, lw = max(1, fs // 500), max(1, fs // 200)
     return {
-        "thr": thr, "off": min(p["det_off"], thr),
-        "w": min(64, max(1, p["det_win_ms"] * fs // 1000)),
+        "thr": thr, "off": min(p["det_off"], thr), "w": w,
+        "gthr": gthr, "goff": min(p["det_off"], gthr), "ww": ww, "lw": lw, "wmax": wmax,
         "hold": max(1, p["det_hold_ms"] * fs // 1000),
         "twitch": p["det_twitch_ms"] * fs // 1000, "burst": p["det_burst_ms"] * fs // 1000,
-        "d": fs // hz if hz >= 40 else 0, "step": p["det_step"], "sided": p["det_sided"], "l": max(1, fs // 500),
+        "d": d, "step": p["det_step"], "sided": p["det_sided"], "l": l,
         "sat": p["det_sat"], "rr_lo": fs * 3 // 10, "rr_hi": p["det_rr_ms"] * fs // 1000,
-        "cap": min(fs * 40 // 1000, 64 - min(64, max(1, p["det_win_ms"] * fs // 1000))),
+        "cap": min(fs * 40 // 1000, 64 - wmax),
+        "tail": w + d + l - 2, "tailw": ww + d + lw - 2,
     }
 
 
@@ -106,12 +116,12 @@ def horizon(q: dict) -> int:
 
 def settle_samples(params: dict, fs: int) -> int:
     """At most how many samples after an event's reported offset (onset + duration) the device
-    sends it: `hold` after the envelope's last sample above the offset level (which lies up to
-    the filters' spread w + d + l - 2 past the offset), or later while the event is held for
-    the heartbeat check (released at a 128-sample block end once due). (Durations saturate at
-    4095 samples: longer events end later.)"""
+    sends it: `hold` after the envelopes' last sample above the offset level (which lies up to
+    the filters' spread, `tail` or `tailw`, past the offset), or later while the event is held
+    for the heartbeat check (released at a 128-sample block end once due). (Durations saturate
+    at 4095 samples: longer events end later.)"""
     q = _derived(int(fs), check_params(params))
-    return max(q["w"] + q["d"] + q["l"] - 2 + q["hold"], horizon(q) + 127) + 1
+    return max(max(q["tail"], q["tailw"]) + q["hold"], horizon(q) + 127) + 1
 
 
 def _samples(samples) -> np.ndarray:
@@ -128,34 +138,22 @@ def _samples(samples) -> np.ndarray:
     return x.astype(np.int32)
 
 
-def stages(x, q):
-    """(padded x, |f|, cumsum of |f|, envelope e, onset and offset thresholds per block)."""
-    n = len(x)
-    w, d = q["w"], q["d"]
-    xp = np.empty(n + PAD, np.int32)
-    xp[:PAD] = x[0]
-    xp[PAD:] = x
-
-    def lag(k):
-        return xp[PAD - k:PAD - k + n]
-
-    # f = b - b[n-d], b = sum of the last l samples minus the l before them (firmware: f)
-    cx = np.zeros(n + PAD + 1, np.int64)
-    np.cumsum(xp, out=cx[1:])
-    l = q["l"]
-
+def band(xp, cx, n, l, d, w, thr, off):
+    """One band (firmware: f/e or g/eg): (|band|, its cumsum, envelope, onset and offset
+    levels per block, floor per block (mu4))."""
     def box(k):  # sum of xp over the l samples ending k samples ago (per output sample)
         return cx[PAD + 1 - k:PAD + 1 - k + n] - cx[PAD + 1 - k - l:PAD + 1 - k - l + n]
 
+    # b = sum of the last l samples minus the l before them; f = b - b[n-d] (the mains comb)
     b = box(0) - box(l)
     f = b - (box(d) - box(d + l)) if d else b
-    a = np.abs(f)  # < 2**20
+    a = np.abs(f)  # < 2**21
     cs = np.zeros(n + 1, np.int64)
     np.cumsum(a, out=cs[1:])
     t1 = np.arange(1, n + 1)
     e = cs[1:] - cs[np.maximum(t1 - w, 0)]  # moving sum over the last w samples
 
-    # Thresholds per block: minimum of the (up to) 32 completed block sums before it.
+    # Levels per block: from the minimum of the (up to) 32 completed block sums before it.
     nblk = (n + BLOCK - 1) // BLOCK
     full = n // BLOCK
     s = a[:full * BLOCK].reshape(full, BLOCK).sum(axis=1, dtype=np.int64)
@@ -163,12 +161,25 @@ def stages(x, q):
     sp[BLOCKS:BLOCKS + full] = s
     m = np.lib.stride_tricks.sliding_window_view(sp[:BLOCKS + nblk - 1], BLOCKS).min(axis=1)
     mu4 = np.clip(m >> 5, 4, 524287)
-    ton_b = ((mu4 * q["thr"]) >> 6) * w
-    toff_b = ((mu4 * q["off"]) >> 6) * w
-    ton_b[0] = toff_b[0] = BIG
-    q["noise_b"] = mu4 >> 2  # Detector.noise during each block (0 before the first block end)
+    on_b = ((mu4 * thr) >> 6) * w
+    off_b = ((mu4 * off) >> 6) * w
+    on_b[0] = off_b[0] = BIG
+    return a, cs, e, on_b, off_b, mu4
+
+
+def stages(x, q):
+    """(padded x, narrow band, wide band or None); each band as `band` returns it."""
+    n = len(x)
+    xp = np.empty(n + PAD, np.int32)
+    xp[:PAD] = x[0]
+    xp[PAD:] = x
+    cx = np.zeros(n + PAD + 1, np.int64)
+    np.cumsum(xp, out=cx[1:])
+    narrow = band(xp, cx, n, q["l"], q["d"], q["w"], q["thr"], q["off"])
+    q["noise_b"] = narrow[5] >> 2  # Detector.noise during each block (0 before the first end)
     q["noise_b"][0] = 0
-    return xp, a, cs, e, ton_b, toff_b
+    wide = band(xp, cx, n, q["lw"], q["d"], q["ww"], q["gthr"], q["goff"]) if q["gthr"] else None
+    return xp, narrow, wide
 
 
 def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> np.ndarray:
@@ -186,13 +197,22 @@ def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> n
     if n == 0:
         return np.zeros(0, EVENT_DTYPE)
     w, hold = q["w"], q["hold"]
-    xp, a, cs, e, ton_b, toff_b = stages(x, q)
+    xp, narrow, wide = stages(x, q)
+    a, cs, e, ton_b, toff_b, _ = narrow
     blk = np.arange(n) >> 7
-    toff = toff_b[blk]
-    above = np.flatnonzero(e > toff)
+    # Above the offset level: either band (an event lasts while one is); above the onset
+    # level: either band (an event starts there).
+    ab = e > toff_b[blk]
+    onb = e > ton_b[blk]
+    if wide is not None:
+        ag, _, eg, gon_b, goff_b, _ = wide
+        abw = eg > goff_b[blk]
+        ab |= abw
+        onb |= eg > gon_b[blk]
+    above = np.flatnonzero(ab)
     if above.size == 0:
         return np.zeros(0, EVENT_DTYPE)
-    on = e[above] > ton_b[above >> 7]
+    on = onb[above]
     # Samples above the offset level chain into one group while gaps are <= hold; the device
     # starts an event at a group's first sample above the onset level and ends it `hold`
     # samples after the group's last sample.
@@ -214,30 +234,40 @@ def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> n
     if k == 0:
         return np.zeros(0, EVENT_DTYPE)
 
-    # Onset (Detector.begin): back from the crossing over the run of envelope samples above the
-    # offset level (at most `cap` samples), then the first sample of that run's envelope
-    # window whose |f| alone reaches half the offset level.
-    cap = q["cap"]
-    toff_c = toff_b[cross >> 7][:, None]
+    # Onset (Detector.begin): back from the crossing over the run of samples above either
+    # offset level (at most `cap` samples), then the first sample of that run's window where
+    # |f| reaches half the offset level or |g| all of the wide band's.
+    cap, wmax = q["cap"], q["wmax"]
+    blk_c = cross >> 7  # the levels at the crossing serve the whole look-back
+    back = cross[:, None] + np.arange(-cap, 0)[None, :] + 64
+    below = np.concatenate([np.zeros(64, np.int64), e])[back] <= toff_b[blk_c][:, None]
+    if wide is not None:
+        below &= np.concatenate([np.zeros(64, np.int64), eg])[back] <= goff_b[blk_c][:, None]
     back = np.arange(-cap, 0)[None, :]
-    ep = np.concatenate([np.zeros(64, np.int64), e])
-    below = ep[cross[:, None] + back + 64] <= toff_c
     lastnot = np.where(below, back, -cap - 1).max(axis=1, initial=-cap - 1)
-    rs = cross + np.maximum(lastnot + 1, -cap)
-    ap = np.concatenate([np.zeros(64, np.int64), a])
+    rs = cross + np.maximum(lastnot + 1, -cap)  # the run's first sample
     span = np.arange(-63, 1)[None, :]
-    k0 = rs - w + 1
-    win = ap[cross[:, None] + span + 64]
-    ok = (2 * w * win > toff_c) & (cross[:, None] + span >= k0[:, None])
-    onset = cross - 63 + np.argmax(ok, axis=1)
+    at = cross[:, None] + span
+    ok = (2 * w * np.concatenate([np.zeros(64, np.int64), a])[at + 64] > toff_b[blk_c][:, None]) \
+        & (at > (rs - w)[:, None])
+    if wide is not None:
+        ww = q["ww"]
+        ok |= (ww * np.concatenate([np.zeros(64, np.int64), ag])[at + 64] > goff_b[blk_c][:, None]) \
+            & (at > (rs - ww)[:, None])
+    onset = cross - 63 + np.argmax(ok & (at > (rs - wmax)[:, None]), axis=1)
     eight = np.arange(8)[None, :] - 8
-    base = xp[(onset + PAD - min(w, 56))[:, None] + eight].sum(axis=1, dtype=np.int64)
+    base = xp[(onset + PAD - min(wmax, 56))[:, None] + eight].sum(axis=1, dtype=np.int64)
     tail = xp[(end + PAD)[:, None] + eight].sum(axis=1, dtype=np.int64)
     area = cs[end] - cs[onset]
-    return _finish(x, q, onset, last, end, base, tail - base, area, channel, first_index, n, flush)
+    # The band that held the last sample sets how much filter spread the duration loses.
+    spread = np.full(k, q["tail"])
+    if wide is not None:
+        spread = np.where(abw[last], q["tailw"], spread)
+    return _finish(x, q, onset, last, spread, end, base, tail - base, area, channel, first_index,
+                   n, flush)
 
 
-def _finish(x, q, onset, last, end, base, shift, area, channel, first_index, n, flush):
+def _finish(x, q, onset, last, spread, end, base, shift, area, channel, first_index, n, flush):
     k = onset.size
     xmax = np.empty(k, np.int64)
     xmin = np.empty(k, np.int64)
@@ -246,7 +276,7 @@ def _finish(x, q, onset, last, end, base, shift, area, channel, first_index, n, 
         xmax[i] = seg.max()
         xmin[i] = seg.min()
     peak = np.maximum(8 * xmax - base, base - 8 * xmin) >> 3
-    dur = np.maximum(last - onset - (q["w"] + q["d"] + q["l"] - 2), 1)
+    dur = np.maximum(last - onset - spread, 1)
     kind = np.where(dur <= q["twitch"], 0, np.where(dur <= q["burst"], 1, 2))
     if q["sided"]:
         small = np.minimum(8 * xmax - base, base - 8 * xmin)
@@ -286,7 +316,7 @@ def _hold(onsets, ends, peaks, kind, q, n, flush):
         while head < len(queue) and (ons[queue[head]] + hz) | 127 < m:
             released[queue[head]] = True  # left at an earlier sample
             head += 1
-        if kind[i] < 2 and rr_hi:
+        if kind[i] < 3 and rr_hi:  # contractions too (Detector.finish)
             o, p = ons[i], int(peaks[i])
             iv = o - r_last
             same = 4 * abs(p - r_pk) <= r_pk + 2 * int(q["noise_b"][m >> 7])
@@ -328,7 +358,7 @@ def reference(samples, fs, params=None, channel=0, first_index=0, block=128, rin
     p = check_params(params)
     x = _samples(samples)
     out = []
-    det = _fw.Detector(channel, int(fs), p, lambda *ev: out.append(ev))
+    det = _fwref.RefDetector(channel, int(fs), p, lambda *ev: out.append(ev))
     buf = array("h", bytes(2 * ring))
     mask = ring - 1
     pos = 0

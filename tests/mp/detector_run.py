@@ -7,7 +7,6 @@ from array import array
 
 import micropython
 
-import detector
 
 path, fs, ppath, first = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 sizes = array("i", [int(s) for s in sys.argv[5].split(",")])
@@ -36,7 +35,11 @@ def emit(onset, dur, kind, ch, peak, area):
 
 
 opts = sys.argv[6:]
-det = (detector.ViperDetector if "viper" in opts else detector.Detector)(0, fs, params, emit)
+if "viper" in opts:
+    from detviper import ViperDetector as Detector
+else:
+    from detref import RefDetector as Detector
+det = Detector(0, fs, params, emit)
 n = len(data)
 pos = 0
 k = 0
