@@ -52,7 +52,7 @@ MP_SCRIPT = r"""
 import sys, time
 sys.path.insert(0, FIRMWARE)
 from array import array
-import detector
+import dettable
 import detref
 f = open(SAMPLES, "rb")
 buf = array("h", f.read())
@@ -60,7 +60,7 @@ f.close()
 mask = len(buf) - 1
 n = len(buf) * PASSES
 params = {}
-for p in detector.PARAMS:
+for p in dettable.PARAMS:
     params[p[0]] = p[1]
 events = [0]
 def emit(onset, duration, kind, channel, peak, area):

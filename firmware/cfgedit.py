@@ -10,13 +10,13 @@
 import json
 import os
 
-import detector
+import dettable
 from config import NAMES, RESTART, ConfigError
 
 RO = 4  # read-only: reported, never set by the host
 
 # (type, default, min, max, flags) of the first six keys of config.NAMES; the detector's keys
-# (int, no flags) come from detector.PARAMS, resident anyway. For str, min/max bound the length.
+# (int, no flags) come from dettable.PARAMS. For str, min/max bound the length.
 # What each key means is documented once, in the host's `myotwitch config keys` (devconfig.py),
 # not here: every string costs the device's heap.
 BASE = (
@@ -39,7 +39,7 @@ def spec(key):
     for i in range(len(BASE)):
         if NAMES[i] == key:
             return BASE[i]
-    for p in detector.PARAMS:
+    for p in dettable.PARAMS:
         if p[0] == key:
             return int, p[1], p[2], p[3], 0
     return None

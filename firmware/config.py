@@ -11,8 +11,7 @@ CHANGED = 1  # Config.set: the value changed (and was saved)
 RESTART = 2  # ... and applying it restarts sampling
 
 # Every key, in the order of CONFIG_GET answers and of the config hash.
-NAMES = ("device_id", "name", "fs", "channels", "status_s", "led") + tuple(
-    p[0] for p in detector.PARAMS)
+NAMES = ("device_id", "name", "fs", "channels", "status_s", "led") + detector.KEYS
 
 
 class ConfigError(Exception):
@@ -32,7 +31,9 @@ def _edit():
 
 
 def _done():
-    sys.modules.pop("cfgedit", None)  # nothing else keeps it: its code is freed at the next GC
+    # Nothing else keeps them: their code is freed at the next GC.
+    sys.modules.pop("cfgedit", None)
+    sys.modules.pop("dettable", None)
 
 
 class Config:
@@ -73,8 +74,8 @@ class Config:
 
     def detector_params(self):
         d = {}
-        for p in detector.PARAMS:
-            d[p[0]] = self.values[p[0]]
+        for k in detector.KEYS:
+            d[k] = self.values[k]
         return d
 
     def hash(self):

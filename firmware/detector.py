@@ -30,22 +30,11 @@
 
 from array import array
 
-PARAMS = (
-    # (key, default, min, max): units and what each key does are told on the host
-    # (myotwitch.detect.UNITS, DESCRIPTIONS; DETECTOR.md), not here: every object costs the heap.
-    ("det_thresh", 96, 16, 1023),
-    ("det_off", 48, 8, 1023),
-    ("det_win_ms", 8, 1, 32),
-    ("det_hold_ms", 60, 1, 500),
-    ("det_twitch_ms", 30, 1, 1000),
-    ("det_burst_ms", 300, 1, 4000),
-    ("det_mains_hz", 0, 0, 65),
-    ("det_step", 8, 0, 16),
-    ("det_sided", 2, 0, 16),
-    ("det_sat", 32700, 1, 32768),
-    ("det_rr_ms", 1600, 0, 3000),
-    ("det_wide", 112, 0, 1023),
-)
+# The CONFIG keys this detector reads. Their defaults and ranges are in dettable.py, which the
+# device loads only to check or default a value (with cfgedit.py): resident, that table cost
+# about 1 KB of heap.
+KEYS = ("det_thresh", "det_off", "det_win_ms", "det_hold_ms", "det_twitch_ms", "det_burst_ms",
+        "det_mains_hz", "det_step", "det_sided", "det_sat", "det_rr_ms", "det_wide")
 
 BIG = 1 << 29  # "no floor yet": above any envelope or block sum (< 2**28), so nothing triggers
 NEVER = (1 << 30) - 1  # release time of an empty queue (largest small int)
@@ -66,6 +55,14 @@ def floor(st, k, s):
     return m if m < 524287 else 524287  # only full-scale garbage clamps: mu4 * thr < 2**29
 
 
+def levels(lv, i, mu4, thr, off, w):
+    """Envelope levels from a floor, into lv[i:i+3]: onset, offset (at most the onset's) and
+    chain level (5/6 of the onset's), in envelope units (sums over w samples of |band|)."""
+    lv[i] = ((mu4 * thr) >> 6) * w
+    lv[i + 1] = ((mu4 * min(off, thr)) >> 6) * w
+    lv[i + 2] = ((mu4 * (thr * 5 // 6)) >> 6) * w
+
+
 class Detector:
     def __init__(self, channel, fs, params, emit):
         self.channel = channel
@@ -76,6 +73,10 @@ class Detector:
         self.st = array("i", bytes(128))  # block sums: the noise floor is their minimum (~4 s)
         self.sg = array("i", bytes(128))  # the wide band's
         self.q = array("i", bytes(24 * QN))  # held events: onset, duration, kind, peak, area, seq
+        # The levels, set per block from the floors (one array, not six attributes: the
+        # instance dict stays in a smaller size class): the narrow band's onset, offset and
+        # chain level, then the wide band's.
+        self.lv = array("i", bytes(24))
         self.qn = 0
         self.qh = 0
         self.configure(fs, params)
@@ -123,10 +124,11 @@ class Detector:
         for k in range(32):
             st[k] = BIG
             sg[k] = BIG
-        self.ton = BIG
-        self.toff = BIG
-        self.gon = BIG
-        self.goff = BIG
+        lv = self.lv
+        for k in range(6):
+            lv[k] = BIG
+        self.cs = -65536  # the chain of samples above the chain level: its start, its last
+        self.cl = -65536
         self.noise = 0
         self.active = 0
         self.wide = 0
@@ -150,14 +152,9 @@ class Detector:
         self.bk += 1
         mu4 = floor(self.st, k, s)
         self.noise = mu4 >> 2
-        w = self.w
-        self.ton = ((mu4 * self.thr) >> 6) * w
-        self.toff = ((mu4 * self.off) >> 6) * w
+        levels(self.lv, 0, mu4, self.thr, self.off, self.w)
         if self.gthr:
-            mu4 = floor(self.sg, k, sw)
-            w = self.ww
-            self.gon = ((mu4 * self.gthr) >> 6) * w
-            self.goff = ((mu4 * min(self.off, self.gthr)) >> 6) * w
+            levels(self.lv, 3, floor(self.sg, k, sw), self.gthr, self.off, self.ww)
 
     def begin(self, idx, e, eg):
         # Onset: back from the crossing over the run of samples where either envelope is above
@@ -171,8 +168,8 @@ class Detector:
         gh = self.gh
         w = self.w
         ww = self.ww
-        toff = self.toff
-        goff = self.goff
+        toff = self.lv[1]
+        goff = self.lv[4]
         j = idx
         stop = idx - self.cap
         while j > stop:
@@ -185,7 +182,6 @@ class Detector:
         k = j - wmax + 1
         while not ((k > j - w and 2 * w * ah[k & 63] > toff) or (k > j - ww and ww * gh[k & 63] > goff)):
             k += 1
-        self.onset = k
         g = k - min(wmax, 56)  # the level before: clear of the rise (within the delay line)
         b = 0
         for j in range(g - 8, g):
@@ -203,6 +199,11 @@ class Detector:
                 xmin = x
         self.xmax = xmax
         self.xmin = xmin
+        # Earlier potentials at 5/6 of the onset level, closer to each other than the hold time,
+        # belong to this event (the first ones of a burst): it starts where their chain starts,
+        # at most det_burst_ms back. Peak and area are measured from the run that crossed.
+        cs = self.cs
+        self.onset = cs if idx - self.burst <= cs < k else k
         return area
 
     def finish(self, idx, last, wide, area, xmax, xmin):

@@ -42,10 +42,15 @@ class RefDetector(Detector):
         eg = self.eg
         gsum = self.gsum
         bpos = self.bpos
-        ton = self.ton
-        toff = self.toff
-        gon = self.gon
-        goff = self.goff
+        lv = self.lv
+        ton = lv[0]
+        toff = lv[1]
+        tcn = lv[2]
+        gon = lv[3]
+        goff = lv[4]
+        tcw = lv[5]
+        cs = self.cs
+        cl = self.cl
         active = self.active
         wide = self.wide
         last = self.last
@@ -98,23 +103,30 @@ class RefDetector(Detector):
                             xmax = x
                         elif x < xmin:
                             xmin = x
-                elif e > ton or eg > gon:
-                    active = 1
-                    last = idx
-                    wide = 1 if eg > goff else 0
-                    area = self.begin(idx, e, eg)
-                    xmax = self.xmax
-                    xmin = self.xmin
+                elif e > tcn or eg > tcw:  # at the chain level: may belong to what follows
+                    if idx - cl > hold:
+                        cs = idx
+                    cl = idx
+                    if e > ton or eg > gon:
+                        self.cs = cs
+                        active = 1
+                        last = idx
+                        wide = 1 if eg > goff else 0
+                        area = self.begin(idx, e, eg)
+                        xmax = self.xmax
+                        xmin = self.xmin
             idx = n
             if bpos == 128:  # block end: the floors, and held events that are due
                 bpos = 0
                 self.block(bsum, gsum)
                 bsum = 0
                 gsum = 0
-                ton = self.ton
-                toff = self.toff
-                gon = self.gon
-                goff = self.goff
+                ton = lv[0]
+                toff = lv[1]
+                tcn = lv[2]
+                gon = lv[3]
+                goff = lv[4]
+                tcw = lv[5]
                 while self.qn and idx > self.due:
                     self.pop()
         self.f = f
@@ -126,6 +138,8 @@ class RefDetector(Detector):
         self.bpos = bpos
         self.active = active
         self.wide = wide
+        self.cs = cs
+        self.cl = cl
         self.last = last
         self.area = area
         self.xmax = xmax

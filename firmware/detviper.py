@@ -47,10 +47,15 @@ class ViperDetector(Detector):
         eg = int(self.eg)
         gsum = int(self.gsum)
         bpos = int(self.bpos)
-        ton = int(self.ton)
-        toff = int(self.toff)
-        gon = int(self.gon)
-        goff = int(self.goff)
+        lv = ptr32(self.lv)
+        ton = int(lv[0])
+        toff = int(lv[1])
+        tcn = int(lv[2])
+        gon = int(lv[3])
+        goff = int(lv[4])
+        tcw = int(lv[5])
+        cs = int(self.cs)
+        cl = int(self.cl)
         active = int(self.active)
         wide = int(self.wide)
         last = int(self.last)
@@ -106,23 +111,30 @@ class ViperDetector(Detector):
                             xmax = x
                         elif x < xmin:
                             xmin = x
-                elif e > ton or eg > gon:
-                    active = 1
-                    last = j
-                    wide = 1 if eg > goff else 0
-                    area = int(self.begin(j, e, eg))
-                    xmax = int(self.xmax)
-                    xmin = int(self.xmin)
+                elif e > tcn or eg > tcw:
+                    if j - cl > hold:
+                        cs = j
+                    cl = j
+                    if e > ton or eg > gon:
+                        self.cs = cs
+                        active = 1
+                        last = j
+                        wide = 1 if eg > goff else 0
+                        area = int(self.begin(j, e, eg))
+                        xmax = int(self.xmax)
+                        xmin = int(self.xmin)
             idx = n
             if bpos == 128:
                 bpos = 0
                 self.block(bsum, gsum)
                 bsum = 0
                 gsum = 0
-                ton = int(self.ton)
-                toff = int(self.toff)
-                gon = int(self.gon)
-                goff = int(self.goff)
+                ton = int(lv[0])
+                toff = int(lv[1])
+                tcn = int(lv[2])
+                gon = int(lv[3])
+                goff = int(lv[4])
+                tcw = int(lv[5])
                 while int(self.qn) and idx > int(self.due):
                     self.pop()
         self.f = f
@@ -134,6 +146,8 @@ class ViperDetector(Detector):
         self.bpos = bpos
         self.active = active
         self.wide = wide
+        self.cs = cs
+        self.cl = cl
         self.last = last
         self.area = area
         self.xmax = xmax

@@ -144,6 +144,25 @@ def test_twin_matches_reference_in_cpython_for_any_block_split():
         assert np.array_equal(D.reference(x, 1000, block=blocks), host)
 
 
+def test_twin_matches_reference_for_random_settings():
+    """Settings drawn across their CONFIG ranges (levels crossing each other, long holds, short
+    bursts, either band alone) on real EMG with bursts: still bit for bit."""
+    rng = np.random.default_rng(29)
+    rec = load("biosppy_emg_bursts")
+    x = rec.samples[12_000:42_000, 0]
+    checked = 0
+    for _ in range(8):
+        params = {"det_thresh": int(rng.integers(16, 200)), "det_off": int(rng.integers(8, 200)),
+                  "det_win_ms": int(rng.integers(1, 33)), "det_hold_ms": int(rng.integers(1, 400)),
+                  "det_burst_ms": int(rng.integers(20, 600)), "det_wide": int(rng.choice((0, 40, 112, 300))),
+                  "det_mains_hz": int(rng.choice((0, 50, 60))), "det_rr_ms": int(rng.choice((0, 1600)))}
+        host = D.detect(x, rec.fs, params, flush=True)
+        assert np.array_equal(D.reference(x, rec.fs, params, block=[128, 37, 500], flush=True),
+                              host), params
+        checked += len(host)
+    assert checked > 50
+
+
 def test_intermediates_stay_small_ints_at_full_scale():
     """Trace every line of the firmware detector at full-scale input with the largest
     parameters: every int local and attribute, and the one product not held in a variable
@@ -202,7 +221,7 @@ def test_events_to_dicts_and_input_checks():
         D.detect(x, 1000, {"det_thresh": 5})
     with pytest.raises(D.DetectError, match="unknown"):
         D.detect(x, 1000, {"nope": 5})
-    assert D.DEFAULTS == {p[0]: p[1] for p in fw.PARAMS}
+    assert tuple(D.DEFAULTS) == fw.KEYS  # the device's names and its on-demand table agree
     assert set(D.DESCRIPTIONS) == set(D.DEFAULTS) == set(D.UNITS)
 
 

@@ -15,11 +15,11 @@ from mpvm import REPO
 # The issue's budget. A 64-bit port needs about twice the heap of the ESP32's 32-bit one for the
 # same objects (pointers, dict slots, object headers), so 64k here is stricter than on the chip.
 # Steady state (gc.mem_alloc(), the scripts' own code and objects included, `make bench`):
-# virtual board 57,600 B, ESP32 path 57,696 B (the detector's second band, det_wide, cost about
-# 600 B after its per-sample loop's plain-Python build, detref.py, stopped being resident; before
-# that: 56,992 and 56,928 B). Both also pass the boot peak, when cfgedit.py, appctl.py and
-# logmaint.py are loaded one at a time into a heap fragmented by module loading: the smallest
-# heap that passes is 63k, so 64k has about 1 KB to spare.
+# virtual board 57,088 B, ESP32 path 57,152 B: the detector's second band and onset chain
+# (about 1.3 KB) were paid for by keeping its plain-Python loop (detref.py) and its table of
+# defaults and ranges (dettable.py) off the resident heap. Both also pass the boot peak, when
+# cfgedit.py, appctl.py and logmaint.py are loaded one at a time into a heap fragmented by module
+# loading: the smallest heap that passes is 63k, so 64k has about 1 KB to spare.
 #
 # The scripts run in their temporary directory with short relative file names: the unix port's
 # heap use grows with the length of the host paths it is given (about 1 KB between a 6- and a

@@ -20,10 +20,11 @@ import numpy as np
 
 from myotwitch.firmware import detector as _fw
 from myotwitch.firmware import detref as _fwref
+from myotwitch.firmware import dettable as _fwtable
 from myotwitch.protocol import myoproto as mp
 
 KIND_NAMES = mp.KIND_NAMES
-PARAMS = _fw.PARAMS
+PARAMS = _fwtable.PARAMS
 DEFAULTS: dict = {p[0]: p[1] for p in PARAMS}
 # Units of the CONFIG keys (kept here, not on the device: every object costs its heap).
 UNITS: dict = {
@@ -138,9 +139,8 @@ def _samples(samples) -> np.ndarray:
     return x.astype(np.int32)
 
 
-def band(xp, cx, n, l, d, w, thr, off):
-    """One band (firmware: f/e or g/eg): (|band|, its cumsum, envelope, onset and offset
-    levels per block, floor per block (mu4))."""
+def band(xp, cx, n, l, d, w):
+    """One band (firmware: f/e or g/eg): (|band|, its cumsum, envelope, floor per block (mu4))."""
     def box(k):  # sum of xp over the l samples ending k samples ago (per output sample)
         return cx[PAD + 1 - k:PAD + 1 - k + n] - cx[PAD + 1 - k - l:PAD + 1 - k - l + n]
 
@@ -153,32 +153,43 @@ def band(xp, cx, n, l, d, w, thr, off):
     t1 = np.arange(1, n + 1)
     e = cs[1:] - cs[np.maximum(t1 - w, 0)]  # moving sum over the last w samples
 
-    # Levels per block: from the minimum of the (up to) 32 completed block sums before it.
+    # The floor per block: from the minimum of the (up to) 32 completed block sums before it.
     nblk = (n + BLOCK - 1) // BLOCK
     full = n // BLOCK
     s = a[:full * BLOCK].reshape(full, BLOCK).sum(axis=1, dtype=np.int64)
     sp = np.full(BLOCKS + nblk, BIG, np.int64)
     sp[BLOCKS:BLOCKS + full] = s
     m = np.lib.stride_tricks.sliding_window_view(sp[:BLOCKS + nblk - 1], BLOCKS).min(axis=1)
-    mu4 = np.clip(m >> 5, 4, 524287)
-    on_b = ((mu4 * thr) >> 6) * w
-    off_b = ((mu4 * off) >> 6) * w
-    on_b[0] = off_b[0] = BIG
-    return a, cs, e, on_b, off_b, mu4
+    return a, cs, e, np.clip(m >> 5, 4, 524287)
+
+
+def levels(mu4, thr, off, w):
+    """Onset, offset and chain levels per block (firmware: detector.levels); BIG in block 0."""
+    out = []
+    for t in (thr, min(off, thr), thr * 5 // 6):
+        v = ((mu4 * t) >> 6) * w
+        v[0] = BIG
+        out.append(v)
+    return out
 
 
 def stages(x, q):
-    """(padded x, narrow band, wide band or None); each band as `band` returns it."""
+    """(padded x, narrow band, wide band or None); a band: |band|, its cumsum, envelope, and
+    its onset, offset and chain levels per block."""
     n = len(x)
     xp = np.empty(n + PAD, np.int32)
     xp[:PAD] = x[0]
     xp[PAD:] = x
     cx = np.zeros(n + PAD + 1, np.int64)
     np.cumsum(xp, out=cx[1:])
-    narrow = band(xp, cx, n, q["l"], q["d"], q["w"], q["thr"], q["off"])
-    q["noise_b"] = narrow[5] >> 2  # Detector.noise during each block (0 before the first end)
+    a, cs, e, mu4 = band(xp, cx, n, q["l"], q["d"], q["w"])
+    narrow = (a, cs, e, *levels(mu4, q["thr"], q["off"], q["w"]))
+    q["noise_b"] = mu4 >> 2  # Detector.noise during each block (0 before the first end)
     q["noise_b"][0] = 0
-    wide = band(xp, cx, n, q["lw"], q["d"], q["ww"], q["gthr"], q["goff"]) if q["gthr"] else None
+    wide = None
+    if q["gthr"]:
+        ag, csg, eg, mug = band(xp, cx, n, q["lw"], q["d"], q["ww"])
+        wide = (ag, csg, eg, *levels(mug, q["gthr"], q["off"], q["ww"]))
     return xp, narrow, wide
 
 
@@ -198,17 +209,19 @@ def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> n
         return np.zeros(0, EVENT_DTYPE)
     w, hold = q["w"], q["hold"]
     xp, narrow, wide = stages(x, q)
-    a, cs, e, ton_b, toff_b, _ = narrow
+    a, cs, e, ton_b, toff_b, tch_b = narrow
     blk = np.arange(n) >> 7
     # Above the offset level: either band (an event lasts while one is); above the onset
-    # level: either band (an event starts there).
+    # level: either band (an event starts there); above the chain level: either band.
     ab = e > toff_b[blk]
     onb = e > ton_b[blk]
+    chb = e > tch_b[blk]
     if wide is not None:
-        ag, _, eg, gon_b, goff_b, _ = wide
+        ag, _, eg, gon_b, goff_b, gch_b = wide
         abw = eg > goff_b[blk]
         ab |= abw
         onb |= eg > gon_b[blk]
+        chb |= eg > gch_b[blk]
     above = np.flatnonzero(ab)
     if above.size == 0:
         return np.zeros(0, EVENT_DTYPE)
@@ -254,25 +267,39 @@ def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> n
         ww = q["ww"]
         ok |= (ww * np.concatenate([np.zeros(64, np.int64), ag])[at + 64] > goff_b[blk_c][:, None]) \
             & (at > (rs - ww)[:, None])
-    onset = cross - 63 + np.argmax(ok & (at > (rs - wmax)[:, None]), axis=1)
+    ref = cross - 63 + np.argmax(ok & (at > (rs - wmax)[:, None]), axis=1)
     eight = np.arange(8)[None, :] - 8
-    base = xp[(onset + PAD - min(wmax, 56))[:, None] + eight].sum(axis=1, dtype=np.int64)
+    base = xp[(ref + PAD - min(wmax, 56))[:, None] + eight].sum(axis=1, dtype=np.int64)
     tail = xp[(end + PAD)[:, None] + eight].sum(axis=1, dtype=np.int64)
-    area = cs[end] - cs[onset]
+    area = cs[end] - cs[ref]
+    # The onset moves back to the start of the chain of samples above the chain level (gaps
+    # up to `hold`) that holds the crossing, if that is earlier and at most `burst` back. The
+    # device follows the chain only while idle: from a crossing to its event's end it does not.
+    busy = np.zeros(n + 1, np.int32)
+    np.add.at(busy, cross + 1, 1)
+    np.add.at(busy, end + 1, -1)
+    ch = np.flatnonzero(chb & (np.cumsum(busy[:n]) == 0))
+    newch = np.empty(ch.size, bool)
+    newch[0] = True
+    np.greater(np.diff(ch), hold, out=newch[1:])
+    start = ch[newch][np.cumsum(newch) - 1]
+    chain = start[np.searchsorted(ch, cross)]
+    onset = np.where((chain >= cross - q["burst"]) & (chain < ref), chain, ref)
     # The band that held the last sample sets how much filter spread the duration loses.
     spread = np.full(k, q["tail"])
     if wide is not None:
         spread = np.where(abw[last], q["tailw"], spread)
-    return _finish(x, q, onset, last, spread, end, base, tail - base, area, channel, first_index,
-                   n, flush)
+    return _finish(x, q, onset, ref, last, spread, end, base, tail - base, area, channel,
+                   first_index, n, flush)
 
 
-def _finish(x, q, onset, last, spread, end, base, shift, area, channel, first_index, n, flush):
+def _finish(x, q, onset, ref, last, spread, end, base, shift, area, channel, first_index, n,
+            flush):
     k = onset.size
     xmax = np.empty(k, np.int64)
     xmin = np.empty(k, np.int64)
-    for i in range(k):  # per event; segments may overlap by the onset look-back
-        seg = x[onset[i]:end[i]]
+    for i in range(k):  # per event, from the run that crossed; they may overlap by the look-back
+        seg = x[ref[i]:end[i]]
         xmax[i] = seg.max()
         xmin[i] = seg.min()
     peak = np.maximum(8 * xmax - base, base - 8 * xmin) >> 3
