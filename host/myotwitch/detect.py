@@ -150,8 +150,8 @@ def band(xp, cx, n, l, d, w):
     a = np.abs(f)  # < 2**21
     cs = np.zeros(n + 1, np.int64)
     np.cumsum(a, out=cs[1:])
-    t1 = np.arange(1, n + 1)
-    e = cs[1:] - cs[np.maximum(t1 - w, 0)]  # moving sum over the last w samples
+    e = cs[1:].copy()  # moving sum over the last w samples (fewer before sample w)
+    e[w:] -= cs[1:n + 1 - w]
 
     # The floor per block: from the minimum of the (up to) 32 completed block sums before it.
     nblk = (n + BLOCK - 1) // BLOCK
@@ -193,6 +193,22 @@ def stages(x, q):
     return xp, narrow, wide
 
 
+def _over(v, lv_b):
+    """v[i] > lv_b[i // 128] for every sample (per-block levels, without a per-sample index)."""
+    n = len(v)
+    out = np.empty(n, bool)
+    f = n - n % BLOCK
+    np.greater(v[:f].reshape(-1, BLOCK), lv_b[:f // BLOCK, None], out=out[:f].reshape(-1, BLOCK))
+    if f < n:
+        np.greater(v[f:], lv_b[f // BLOCK], out=out[f:])
+    return out
+
+
+def _at(v, idx):
+    """v[idx], 0 where idx < 0 (before the first sample the delay lines hold zeros)."""
+    return np.where(idx >= 0, v[np.maximum(idx, 0)], 0)
+
+
 def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> np.ndarray:
     """The events the device emits for these samples of one channel, starting from reset().
 
@@ -210,18 +226,17 @@ def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> n
     w, hold = q["w"], q["hold"]
     xp, narrow, wide = stages(x, q)
     a, cs, e, ton_b, toff_b, tch_b = narrow
-    blk = np.arange(n) >> 7
     # Above the offset level: either band (an event lasts while one is); above the onset
     # level: either band (an event starts there); above the chain level: either band.
-    ab = e > toff_b[blk]
-    onb = e > ton_b[blk]
-    chb = e > tch_b[blk]
+    ab = _over(e, toff_b)
+    onb = _over(e, ton_b)
+    chb = _over(e, tch_b)
     if wide is not None:
         ag, _, eg, gon_b, goff_b, gch_b = wide
-        abw = eg > goff_b[blk]
+        abw = _over(eg, goff_b)
         ab |= abw
-        onb |= eg > gon_b[blk]
-        chb |= eg > gch_b[blk]
+        onb |= _over(eg, gon_b)
+        chb |= _over(eg, gch_b)
     above = np.flatnonzero(ab)
     if above.size == 0:
         return np.zeros(0, EVENT_DTYPE)
@@ -252,21 +267,19 @@ def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> n
     # |f| reaches half the offset level or |g| all of the wide band's.
     cap, wmax = q["cap"], q["wmax"]
     blk_c = cross >> 7  # the levels at the crossing serve the whole look-back
-    back = cross[:, None] + np.arange(-cap, 0)[None, :] + 64
-    below = np.concatenate([np.zeros(64, np.int64), e])[back] <= toff_b[blk_c][:, None]
+    back = cross[:, None] + np.arange(-cap, 0)[None, :]
+    below = _at(e, back) <= toff_b[blk_c][:, None]
     if wide is not None:
-        below &= np.concatenate([np.zeros(64, np.int64), eg])[back] <= goff_b[blk_c][:, None]
+        below &= _at(eg, back) <= goff_b[blk_c][:, None]
     back = np.arange(-cap, 0)[None, :]
     lastnot = np.where(below, back, -cap - 1).max(axis=1, initial=-cap - 1)
     rs = cross + np.maximum(lastnot + 1, -cap)  # the run's first sample
     span = np.arange(-63, 1)[None, :]
     at = cross[:, None] + span
-    ok = (2 * w * np.concatenate([np.zeros(64, np.int64), a])[at + 64] > toff_b[blk_c][:, None]) \
-        & (at > (rs - w)[:, None])
+    ok = (2 * w * _at(a, at) > toff_b[blk_c][:, None]) & (at > (rs - w)[:, None])
     if wide is not None:
         ww = q["ww"]
-        ok |= (ww * np.concatenate([np.zeros(64, np.int64), ag])[at + 64] > goff_b[blk_c][:, None]) \
-            & (at > (rs - ww)[:, None])
+        ok |= (ww * _at(ag, at) > goff_b[blk_c][:, None]) & (at > (rs - ww)[:, None])
     ref = cross - 63 + np.argmax(ok & (at > (rs - wmax)[:, None]), axis=1)
     eight = np.arange(8)[None, :] - 8
     base = xp[(ref + PAD - min(wmax, 56))[:, None] + eight].sum(axis=1, dtype=np.int64)
