@@ -4,8 +4,8 @@ NumPy twin's throughput.
     .venv/bin/python -m bench.bench_detector_cost        (or via bench/run.py)
 
 Device side: the firmware detector runs in the MicroPython unix port, both builds of its
-per-sample loop (detref.py, bytecode; detviper.py, viper machine code, what app.py runs) over the bundled
-recordings, in blocks of 128 samples from a ring buffer as firmware/app.py feeds it. Each
+per-sample loop (detref.py, bytecode; detviper.py, viper machine code, what app.py runs) over
+the bundled recordings, in blocks of 128 samples from a ring buffer as firmware/app.py feeds it. Each
 figure is also a ratio to a bare loop over the same buffer in the same run
 (`for i in range(n): x = buf[i & mask]`), which carries over to other machines far better than
 microseconds do.

@@ -180,7 +180,8 @@ class Detector:
             j -= 1
         wmax = ww if self.gthr else w
         k = j - wmax + 1
-        while not ((k > j - w and 2 * w * ah[k & 63] > toff) or (k > j - ww and ww * gh[k & 63] > goff)):
+        while not ((k > j - w and 2 * w * ah[k & 63] > toff)
+                   or (k > j - ww and ww * gh[k & 63] > goff)):
             k += 1
         g = k - min(wmax, 56)  # the level before: clear of the rise (within the delay line)
         b = 0

@@ -81,7 +81,8 @@ class RefDetector(Detector):
                 if wide_on:  # the same filters at 5 ms half-length (off: eg stays 0)
                     g += x - 2 * dl[(idx - lw) & 127] + dl[(idx - lw2) & 127]
                     if d:
-                        g -= dl[(idx - d) & 127] - 2 * dl[(idx - dlw1) & 127] + dl[(idx - dlw2) & 127]
+                        g -= (dl[(idx - d) & 127] - 2 * dl[(idx - dlw1) & 127]
+                              + dl[(idx - dlw2) & 127])
                     cg = g if g >= 0 else -g
                     eg += cg - gh[(idx - ww) & 63]
                     gh[idx & 63] = cg

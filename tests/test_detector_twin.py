@@ -154,8 +154,10 @@ def test_twin_matches_reference_for_random_settings():
     for _ in range(8):
         params = {"det_thresh": int(rng.integers(16, 200)), "det_off": int(rng.integers(8, 200)),
                   "det_win_ms": int(rng.integers(1, 33)), "det_hold_ms": int(rng.integers(1, 400)),
-                  "det_burst_ms": int(rng.integers(20, 600)), "det_wide": int(rng.choice((0, 40, 112, 300))),
-                  "det_mains_hz": int(rng.choice((0, 50, 60))), "det_rr_ms": int(rng.choice((0, 1600)))}
+                  "det_burst_ms": int(rng.integers(20, 600)),
+                  "det_wide": int(rng.choice((0, 40, 112, 300))),
+                  "det_mains_hz": int(rng.choice((0, 50, 60))),
+                  "det_rr_ms": int(rng.choice((0, 1600)))}
         host = D.detect(x, rec.fs, params, flush=True)
         assert np.array_equal(D.reference(x, rec.fs, params, block=[128, 37, 500], flush=True),
                               host), params
