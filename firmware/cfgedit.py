@@ -17,8 +17,8 @@ RO = 4  # read-only: reported, never set by the host
 
 # (type, default, min, max, flags) of the first six keys of config.NAMES; the detector's keys
 # (int, no flags) come from dettable.PARAMS. For str, min/max bound the length.
-# What each key means is documented once, in the host's `myotwitch config keys` (devconfig.py),
-# not here: every string costs the device's heap.
+# What each key means is documented on the host (`myotwitch config keys` for the detector's,
+# README.md for these six), not here: every string costs the device's heap.
 BASE = (
     (str, "", 0, 32, RO),  # device_id: stable id of this device (hex)
     (str, "myotwitch", 0, 24, 0),  # name: a name for this device

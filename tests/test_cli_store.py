@@ -145,3 +145,14 @@ def test_parse_pairs_reports_every_problem():
     with pytest.raises(ConfigInputError) as ei:
         parse_pairs(["threshold=x", "led=2", "name=ok"], CURRENT)
     assert "threshold" in str(ei.value) and "led" in str(ei.value)
+
+
+def test_config_keys_lists_every_detector_setting_without_a_board():
+    from myotwitch import detect
+    from myotwitch.cli import main as cli_main
+
+    r = CliRunner().invoke(cli_main, ["config", "keys"])
+    assert r.exit_code == 0, r.output
+    for key, (lo, hi) in detect.RANGES.items():
+        assert "%s..%s %s, default %s" % (lo, hi, detect.UNITS[key], detect.DEFAULTS[key]) in r.output
+    assert "wide band" in r.output and r.output.count("\n") == 2 * len(detect.RANGES)

@@ -124,6 +124,20 @@ def config_show(port, as_json):
         click.echo("%-*s = %-12s (%s)" % (width, key, format_value(values[key]), type_name(values[key])))
 
 
+@config.command("keys")
+def config_keys():
+    """What each detector setting means: unit, range and default (no board needed).
+
+    The board stores no descriptions (its heap is small); firmware/DETECTOR.md has the
+    algorithm behind them."""
+    from myotwitch import detect
+
+    for key, (lo, hi) in detect.RANGES.items():
+        click.echo("%-14s %s..%s %s, default %s" % (key, lo, hi, detect.UNITS[key],
+                                                    detect.DEFAULTS[key]))
+        click.echo("    " + detect.DESCRIPTIONS[key])
+
+
 @config.command("get")
 @_port_option
 @click.argument("key")

@@ -34,12 +34,15 @@ UNITS: dict = {
 }
 # What each CONFIG key does (kept here, not on the device, whose heap is small).
 DESCRIPTIONS: dict = {
-    "det_thresh": "envelope level that starts an event, in 1/16 of the noise floor (96 = 6x)",
-    "det_off": "envelope level that keeps an event going (capped at det_thresh), 1/16 floor",
+    "det_thresh": "envelope level that starts an event, in 1/16 of the narrow band's noise floor "
+                  "(96 = 6x); earlier potentials at 5/6 of it belong to the event",
+    "det_off": "envelope level that keeps an event going, in 1/16 of each band's floor (capped "
+               "at det_thresh and det_wide)",
     "det_win_ms": "envelope window: moving sum of the band-passed magnitude",
-    "det_hold_ms": "an event ends after this long below det_off; closer events merge",
+    "det_hold_ms": "an event ends after this long below det_off; closer potentials merge",
     "det_twitch_ms": "longest event reported as a twitch",
-    "det_burst_ms": "longest event reported as a burst; longer ones are contractions",
+    "det_burst_ms": "longest event reported as a burst (longer: a contraction); also how far "
+                    "back an event's first potentials are looked for",
     "det_mains_hz": "mains comb filter (50 or 60); below 40: off",
     "det_step": "artifact if the level after the event moved by more than this part of its peak "
                 "(step, electrode pop); 0: off",
