@@ -15,6 +15,7 @@ heart rate. Motion swings are smooth (Hann-tapered); abrupt level changes are th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,20 +59,24 @@ class Segment:
     widths: np.ndarray = field(default_factory=lambda: np.zeros(0))  # potential width, ms
 
 
+@functools.lru_cache(maxsize=None)  # every detector's scoring asks again
 def unit_discharges(name):
-    """Sample indices of the discharges of the recording's own motor unit (UNITS), or none."""
-    if name not in UNITS:
-        return np.zeros(0, np.int64)
-    x = load(name).samples[:, 0].astype(float)
-    x = x - np.convolve(x, np.ones(41) / 41, "same")  # the slow level out
-    i0 = int(round(UNITS[name] * FS))
-    tpl = x[i0 - 5:i0 + 8] - x[i0 - 5:i0 + 8].mean()
-    c = np.correlate(x, tpl, "same") / np.sqrt((tpl ** 2).sum())
-    z = c / (1.4826 * np.median(np.abs(c)))
-    z[:300] = z[-300:] = 0
-    peaks = np.flatnonzero(z > UNIT_Z)
-    # one per discharge: the largest within +-20 ms
-    return np.array([i for i in peaks if z[i] == z[max(i - 20, 0):i + 21].max()], np.int64)
+    """Sample indices of the discharges of the recording's own motor unit (UNITS), or none
+    (read-only: the array is shared)."""
+    out = np.zeros(0, np.int64)
+    if name in UNITS:
+        x = load(name).samples[:, 0].astype(float)
+        x = x - np.convolve(x, np.ones(41) / 41, "same")  # the slow level out
+        i0 = int(round(UNITS[name] * FS))
+        tpl = x[i0 - 5:i0 + 8] - x[i0 - 5:i0 + 8].mean()
+        c = np.correlate(x, tpl, "same") / np.sqrt((tpl ** 2).sum())
+        z = c / (1.4826 * np.median(np.abs(c)))
+        z[:300] = z[-300:] = 0
+        peaks = np.flatnonzero(z > UNIT_Z)
+        # one per discharge: the largest within +-20 ms
+        out = np.array([i for i in peaks if z[i] == z[max(i - 20, 0):i + 21].max()], np.int64)
+    out.flags.writeable = False
+    return out
 
 
 def rest_sources():

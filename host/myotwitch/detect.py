@@ -102,7 +102,7 @@ def _derived(fs: int, p: dict) -> dict:
     l, lw = max(1, fs // 500), max(1, fs // 200)
     return {
         "thr": thr, "off": min(p["det_off"], thr), "w": w,
-        "gthr": gthr, "goff": min(p["det_off"], gthr), "ww": ww, "lw": lw, "wmax": wmax,
+        "gthr": gthr, "ww": ww, "lw": lw, "wmax": wmax,
         "hold": max(1, p["det_hold_ms"] * fs // 1000),
         "twitch": p["det_twitch_ms"] * fs // 1000, "burst": p["det_burst_ms"] * fs // 1000,
         "d": d, "step": p["det_step"], "sided": p["det_sided"], "l": l,
@@ -232,18 +232,18 @@ def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> n
     # Above the offset level: either band (an event lasts while one is); above the onset
     # level: either band (an event starts there); above the chain level: either band.
     ab = _over(e, toff_b)
-    onb = _over(e, ton_b)
     chb = _over(e, tch_b)
     if wide is not None:
         ag, _, eg, gon_b, goff_b, gch_b = wide
         abw = _over(eg, goff_b)
         ab |= abw
-        onb |= _over(eg, gon_b)
         chb |= _over(eg, gch_b)
     above = np.flatnonzero(ab)
     if above.size == 0:
         return np.zeros(0, EVENT_DTYPE)
-    on = onb[above]
+    on = e[above] > ton_b[above >> 7]  # (only where above the offset level: onset >= offset)
+    if wide is not None:
+        on |= eg[above] > gon_b[above >> 7]
     # Samples above the offset level chain into one group while gaps are <= hold; the device
     # starts an event at a group's first sample above the onset level and ends it `hold`
     # samples after the group's last sample.
