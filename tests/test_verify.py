@@ -19,14 +19,16 @@ from myotwitch.record import record_session
 from myotwitch.recordings import load_default
 from myotwitch.sim import SimBoard
 from myotwitch.store import open_store
-from myotwitch.verify import verify_session
+from myotwitch.verify import format_verification, verify_session
 
 
 def _record_until_the_recording_ends(tmp_path, **board_kw):
     db = tmp_path / "s.db"
-    # Speed 5: the board's 512-sample ring then spans 100 ms of host time, so an ordinary
-    # scheduling stall of this machine does not show up as samples the board dropped.
-    with SimBoard(speed=5, once=True, flash=tmp_path / "f.img", **board_kw) as board, \
+    # Speed 2: the board's 512-sample ring then spans 250 ms of host time. At speed 5 (100 ms)
+    # a stall of the virtual board's process of about 0.2 s, seen late in the full suite on two
+    # cores (2 of 10 runs), lapped the ring: samples dropped (counted), and verify rightly set
+    # the events after the gap aside, so too few were left to compare.
+    with SimBoard(speed=2, once=True, flash=tmp_path / "f.img", **board_kw) as board, \
             Device.open(board.port) as dev, open_store(db) as store:
         stop = stop_when_board_ends(board)
         result = record_session(dev, store, duration=60, raw=True, stop=stop)
@@ -58,7 +60,8 @@ def test_recorded_session_verifies_with_zero_differences(recorded):
         v = verify_session(store, result.session_id)
         stored = store.session_boots(result.session_id)[0]["detector_config"]
     assert json.loads(stored) == {k: v for k, v in detect.DEFAULTS.items()}
-    assert v.count("matched") >= 5 and v.problems == 0 and v.agree
+    table = "\n".join(format_verification(v, all_rows=True)) + "\n%s" % result
+    assert v.count("matched") >= 5 and v.problems == 0 and v.agree, table
     r = _verify(db, result.session_id)
     assert r.exit_code == 0, r.output
     assert "AGREE" in r.output and "differing 0  missing 0  extra 0" in r.output
