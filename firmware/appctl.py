@@ -75,4 +75,4 @@ def send_hello(app, ref):
     app.link.send(mp.HELLO, {
         "ref": ref, "proto": mp.VERSION, "fw_version": FW_VERSION, "build_hash": BUILD_HASH,
         "board": app.hal.board, "channels": app.channels, "fs": app.fs,
-        "config_hash": app.cfg.hash(), "boot_id": app.boot_id})
+        "config_hash": app.cfg.hash(), "boot_id": app.boot_id, "device_id": app.cfg["device_id"]})

@@ -117,6 +117,10 @@ add("hello_reply_4ch_unicode_board", P.HELLO, 7, {
     "ref": 3, "proto": 1, "fw_version": "1.2.3-dev+g3f9a1c0", "build_hash": bytes(8),
     "board": "Bøard ÉMG ✓ 🦵", "channels": 4, "fs": 2000,
     "config_hash": 0, "boot_id": 0xFFFFFFFF})
+add("hello_with_device_id", P.HELLO, 8, {
+    "ref": 4, "proto": 1, "fw_version": FW, "build_hash": BUILD,
+    "board": "esp32-devkitc-myoware2", "channels": 1, "fs": 1000,
+    "config_hash": 0x1A2B3C4D, "boot_id": BOOT, "device_id": "a2d75b0a55b9"})
 add("ping", P.PING, 1, {"nonce": 0xDEADBEEF})
 add("pong", P.PONG, 12, {"ref": 1, "nonce": 0xDEADBEEF})
 add("ack_config_set", P.ACK, 13, {"ref": 42, "ref_type": P.CONFIG_SET})
@@ -276,6 +280,10 @@ add_invalid("truncated_payload_valid_crc", body_frame(crc_body(1, P.EVENT, 5, bo
 add_invalid("truncated_str_valid_crc", body_frame(crc_body(1, P.CONFIG_GET, 5, b"\x05abc")), "truncated")
 add_invalid("truncated_array_valid_crc", body_frame(
     crc_body(1, P.SAMPLES, 5, bytes(5) + b"\x03" + bytes(4))), "truncated")
+hello_id = P.cobs_decode(bytes.fromhex(vectors[[v["name"] for v in vectors].index(
+    "hello_with_device_id")]["hex"])[:-1])
+add_invalid("truncated_optional_field_valid_crc",
+            body_frame(crc_body(1, P.HELLO, 8, hello_id[6:-2 - 9])), "truncated")
 add_invalid("too_short_body", body_frame(b"\x01\x21\x00\x00\x00"), "too short")
 add_invalid("empty_frame", b"\x00", "too short")
 add_invalid("bad_cobs_zero_inside", good[:5] + b"\x00" + good[6:], "zero byte inside COBS")

@@ -53,13 +53,16 @@ TIME = 0x51
 #   "val"  a typed config value: u8 tag (1 int32, 2 str, 3 bool) + value
 #   "h#"   u8 count + count x int16      "H#"  u8 count + count x uint16
 #   "y#"   u8 count + count raw bytes
+# A "|" between fields marks where an older sender's payload ends: the fields after it were
+# appended later (SPEC section 9) and are optional. A decoder stops at a "|" when no bytes
+# remain; an encoder stops at a "|" when the next field is not given.
 # Each entry is (name, "field:code field:code ..."): one string per message, because tuples of
 # field names cost the device's heap about 5 KB more (measured). fields_of() gives the pairs.
 SCHEMA = {
     HELLO_REQ: ("HELLO_REQ", ""),
     HELLO: ("HELLO",
         "ref:I proto:B fw_version:str build_hash:8s board:str channels:B fs:H "
-        "config_hash:I boot_id:I"),
+        "config_hash:I boot_id:I | device_id:str"),
     PING: ("PING", "nonce:I"),
     PONG: ("PONG", "ref:I nonce:I"),
     ACK: ("ACK", "ref:I ref_type:B"),
@@ -83,9 +86,14 @@ SCHEMA = {
 }
 
 
+def layout(msg_type):
+    """fields_of() with None where a payload may end (a "|" in SCHEMA: optional fields follow)."""
+    return [tuple(f.split(":")) if f != "|" else None for f in SCHEMA[msg_type][1].split()]
+
+
 def fields_of(msg_type):
     """[(field name, field code), ...] of a known message type, in wire order."""
-    return [tuple(f.split(":")) for f in SCHEMA[msg_type][1].split()]
+    return [f for f in layout(msg_type) if f]
 
 
 # EVENT kinds (2 bits) and the packing of duration/kind/channel into `dkc`.
@@ -357,7 +365,13 @@ def encode_payload(msg_type, fields):
         fields = dict(fields)
         fields["dkc"] = dkc
     out = bytearray()
-    for name, code in fields_of(msg_type):
+    items = layout(msg_type)
+    for k in range(len(items)):
+        if items[k] is None:
+            if items[k + 1][0] not in fields:
+                break  # an older sender's payload: the optional fields are left out
+            continue
+        name, code = items[k]
         try:
             v = fields[name]
         except KeyError:
@@ -431,7 +445,12 @@ def _decode_fields(msg_type, payload):
     n = len(payload)
     name = entry[0]
     try:
-        for fname, code in fields_of(msg_type):
+        for item in layout(msg_type):
+            if item is None:
+                if i >= n:
+                    break  # an older sender's payload: the optional fields are absent
+                continue
+            fname, code = item
             if code == "str":
                 ln = payload[i]
                 if i + 1 + ln > n:

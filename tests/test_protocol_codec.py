@@ -482,3 +482,20 @@ def test_hot_path_encoders_allocate_nothing_micropython(mpy_dir):
     assert m, r.stdout + r.stderr
     print(r.stdout.strip())
     assert (int(m.group(1)), int(m.group(2)), int(m.group(3))) == (0, 0, 1000)
+
+
+def test_optional_trailing_field_absent_present_and_truncated():
+    """HELLO.device_id was appended (SPEC section 9): an older sender's HELLO decodes without it
+    and re-encodes to the same bytes; a newer one carries it; a payload cut inside it is
+    malformed, not silently shortened."""
+    base = {"ref": 1, "proto": 1, "fw_version": "0.1.0", "build_hash": bytes(8), "board": "b",
+            "channels": 1, "fs": 1000, "config_hash": 2, "boot_id": 3}
+    old = P.encode(P.HELLO, 5, base)
+    msg = P.decode(old)
+    assert "device_id" not in msg.fields and P.encode(P.HELLO, 5, msg.fields) == old
+    new = P.encode(P.HELLO, 5, dict(base, device_id="a2d75b0a55b9"))
+    assert len(new) == len(old) + 13
+    assert P.decode(new)["device_id"] == "a2d75b0a55b9"
+    payload = P.encode_payload(P.HELLO, dict(base, device_id="a2d75b0a55b9"))
+    with pytest.raises(P.CodecError, match="truncated"):
+        P.decode(P.encode_frame(P.HELLO, 5, payload[:-4]))

@@ -41,6 +41,9 @@ def test_hello_reports_the_build_it_runs(dev):
     assert info.fs == 1000 and info.channels == 1
     assert info.build_hash == cached_sim_build().hash.hex()
     assert dev.ping() < 1.0
+    # The id hosts tell devices apart by: in HELLO, the same as CONFIG device_id
+    assert info.device_id == dev.config_get("device_id")["device_id"]
+    assert len(info.device_id) == 12 and int(info.device_id, 16) >= 0
 
 
 def test_config_round_trip_and_validation(dev):
@@ -81,6 +84,7 @@ def test_config_survives_a_virtual_reboot(board):
                 break
         assert hello is not None and hello["ref"] == mp.UNSOLICITED
         assert hello["boot_id"] != boot1
+        assert hello["device_id"] == dev.config_get("device_id")["device_id"]  # same board
         values = dev.config_get()
         assert values["det_thresh"] == 77 and values["name"] == "persisted"
 

@@ -474,13 +474,15 @@ class HelloInfo:
     fs: int
     config_hash: int
     boot_id: int
+    device_id: str | None = None  # None from firmware older than the field (SPEC section 5)
 
     @classmethod
     def from_message(cls, msg) -> "HelloInfo":
         f = msg.fields
         return cls(fw_version=f["fw_version"], build_hash=bytes(f["build_hash"]).hex(),
                    proto=f["proto"], board=f["board"], channels=f["channels"], fs=f["fs"],
-                   config_hash=f["config_hash"], boot_id=f["boot_id"])
+                   config_hash=f["config_hash"], boot_id=f["boot_id"],
+                   device_id=f.get("device_id"))
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -495,6 +497,7 @@ class HelloInfo:
             ("sample rate", "%d Hz" % self.fs),
             ("config hash", "%08x" % self.config_hash),
             ("boot id", "%08x" % self.boot_id),
+            ("device id", self.device_id or "- (firmware too old to say)"),
         ]
 
 
