@@ -176,6 +176,47 @@ class _Pending:
             self.done.set()
 
 
+class ResponseStream:
+    """The responses to one request sent with `Link.open_stream`, in arrival order."""
+
+    def __init__(self, link, ref, req_type):
+        self.link = link
+        self.ref = ref
+        self.req_type = req_type
+        self.done = threading.Event()  # (Link wakes pending requests through it on failure)
+        self.activity = time.monotonic()
+        self._q: queue.Queue = queue.Queue()
+
+    def add(self, msg):
+        self.activity = time.monotonic()
+        self._q.put(msg)
+
+    def complete(self):
+        return False
+
+    def next(self, timeout: float):
+        """The next response, or None after `timeout` seconds without one. Raises the link's
+        error (LinkLost) once the port is gone."""
+        while True:
+            if self.link.error is not None:
+                raise self.link.error
+            try:
+                return self._q.get(timeout=0.1)
+            except queue.Empty:
+                if time.monotonic() - self.activity > timeout:
+                    return None
+
+    def close(self):
+        with self.link._lock:
+            self.link._pending.pop(self.ref, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 _EOF = object()
 
 
@@ -387,6 +428,35 @@ class Link:
         if msg_type == mp.CONFIG_GET:
             return [m for m in p.msgs if m.type == mp.CONFIG_VALUE]
         return last
+
+    # ---- requests answered by a stream of responses (LOG_READ -> LOG_CHUNK...)
+
+    def open_stream(self, msg_type: int, fields: dict | None = None) -> "ResponseStream":
+        """Send a request whose answer is any number of responses (each with `ref` = its seq),
+        and return a ResponseStream to read them from. Close it (or use `with`) when done:
+        responses that arrive after that are counted as stray, not delivered."""
+        seq = self._next_seq()
+        stream = ResponseStream(self, seq, msg_type)
+        with self._lock:
+            self._pending[seq] = stream
+        try:
+            self._write(mp.encode(msg_type, seq, fields or {}))
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
+    def health(self) -> tuple:
+        """A snapshot of everything that shows a frame was lost, corrupted, repeated or
+        reordered (frame-counter gaps and resets, reboots, CRC errors, bad frames, overruns):
+        if two snapshots are equal, every frame between them arrived intact and in order."""
+        d = self.decoder
+        t = self.tracker
+        return (t.lost_frames, t.seq_resets, t.reboots, d.crc_errors, d.bad_frames, d.overruns)
+
+    @property
+    def bytes_received(self) -> int:
+        return self._bytes
 
     # ---- unsolicited messages
 

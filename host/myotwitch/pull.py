@@ -20,9 +20,7 @@ never had one keep it NULL (listed as "unsynced", never guessed).
 
 from __future__ import annotations
 
-import queue
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -71,69 +69,30 @@ class PullResult:
         return out
 
 
-class _Answer:
-    """Collects the LOG_CHUNKs answering one LOG_READ (plugs into Link's pending requests)."""
-
-    def __init__(self):
-        self.req_type = mp.LOG_READ
-        self.q: queue.Queue = queue.Queue()
-        self.done = threading.Event()
-        self.activity = time.monotonic()
-        self.msgs = []
-
-    def add(self, msg):
-        self.activity = time.monotonic()
-        self.q.put(msg)
-
-    def complete(self):
-        return False
-
-
 class _Reader:
     """One LOG_READ at a time over a Link, with the link-health snapshot that vets chunks."""
 
     def __init__(self, link):
         self.link = link
-        self.answer = None
-        self.ref = None
-
-    def health(self):
-        d = self.link.decoder
-        t = self.link.tracker
-        return (t.lost_frames, t.seq_resets, t.reboots, d.crc_errors, d.bad_frames, d.overruns)
+        self.stream = None
 
     def start(self, from_seq, to_seq=TO_NEWEST):
         self.stop()
-        link = self.link
-        ans = _Answer()
-        seq = link._next_seq()
-        with link._lock:
-            link._pending[seq] = ans
-        self.answer, self.ref = ans, seq
-        self.mark = self.health()
-        link._write(mp.encode(mp.LOG_READ, seq, {"from_seq": from_seq, "to_seq": to_seq}))
+        self.mark = self.link.health()
+        self.stream = self.link.open_stream(mp.LOG_READ, {"from_seq": from_seq, "to_seq": to_seq})
 
     def stop(self):
-        if self.ref is not None:
-            with self.link._lock:
-                self.link._pending.pop(self.ref, None)
-        self.answer = self.ref = None
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
 
     def next_chunk(self, timeout):
         """The next LOG_CHUNK (or NACK) of the current answer; None after `timeout` s of silence."""
-        ans = self.answer
-        while True:
-            if self.link.error is not None:
-                raise self.link.error
-            try:
-                return ans.q.get(timeout=0.1)
-            except queue.Empty:
-                if time.monotonic() - ans.activity > timeout:
-                    return None
+        return self.stream.next(timeout)
 
     def clean_since_last(self):
         """True if no frame was lost, corrupted, repeated or reordered since the last call."""
-        h = self.health()
+        h = self.link.health()
         ok = h == self.mark
         self.mark = h
         return ok
@@ -233,7 +192,7 @@ class _Puller:
         res = PullResult(device_id=self.dev_id, from_seq=last + 1, last_seq=last)
         self.gaps_saved = 0
         link = dev.link
-        bytes0 = link._bytes
+        bytes0 = link.bytes_received
         t0 = time.monotonic()
         reader = _Reader(link)
         try:
@@ -241,7 +200,7 @@ class _Puller:
         finally:
             reader.stop()
             res.seconds = time.monotonic() - t0
-            res.wire_bytes = link._bytes - bytes0
+            res.wire_bytes = link.bytes_received - bytes0
             if self.batch or res.last_seq != last:
                 self.commit(res, res.last_seq, res.oldest_seq, res.next_seq)
             self.place_on_timeline()
