@@ -106,9 +106,9 @@ def test_cli_boards_lists_and_checks(tmp_path):
     assert r.exit_code == 0, r.output
     for name in REQUIRED_BOARDS:
         assert name in r.output
-    assert "ADC GPIO36" in r.output and "SPI CS GPIO5" in r.output
+    assert "ADC GPIO36" in r.output and "SPI CS5 DRDY4" in r.output
     r = CliRunner().invoke(main, ["boards", "--json"])
-    assert {b["name"] for b in json.loads(r.output)} >= REQUIRED_BOARDS
+    assert {json.loads(line)["name"] for line in r.output.splitlines()} >= REQUIRED_BOARDS
     r = CliRunner().invoke(main, ["boards", "--wiring"])
     assert "| MyoWare 2.0 RAW | GPIO36 (SENSOR_VP, ADC1_CH0) |" in r.output
     bad = _base()
@@ -116,4 +116,4 @@ def test_cli_boards_lists_and_checks(tmp_path):
     bad["adc"]["pins"] = [4]
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     r = CliRunner().invoke(main, ["boards", "--check", str(tmp_path / "bad.json")])
-    assert r.exit_code == 1 and "adc.pins[0]: GPIO4 is not an ADC1 pin" in r.output
+    assert r.exit_code == 2 and "adc.pins[0]: GPIO4 is not an ADC1 pin" in r.output

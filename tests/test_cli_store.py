@@ -58,9 +58,13 @@ def test_every_command_has_help(runner, cmd):
 def test_sessions_and_summary_on_an_empty_store(runner, tmp_path):
     r = runner.invoke(main, ["sessions"])
     assert r.exit_code == 0 and "no sessions yet" in r.output
-    assert (tmp_path / "data" / "myotwitch.db").exists()  # MYOTWITCH_DATA_DIR honoured
+    assert str(tmp_path / "data" / "myotwitch.db") in r.output  # MYOTWITCH_DATA_DIR honoured
+    assert not (tmp_path / "data").exists()  # a command that only reads creates nothing
+    r = runner.invoke(main, ["sessions", "--json"])
+    assert r.exit_code == 0 and r.output == ""
     r = runner.invoke(main, ["summary"])
-    assert r.exit_code == 1 and "no sessions recorded yet" in r.output
+    assert r.exit_code == 2 and "no sessions recorded yet" in r.output
+    assert not (tmp_path / "data").exists()
 
 
 def test_summary_counts_and_describes(runner, tmp_path):
@@ -81,7 +85,7 @@ def test_summary_counts_and_describes(runner, tmp_path):
     sm = json.loads(r.output)
     assert sm["session_id"] == sids[0] and sm["events"]["twitch"] == 4 and sm["sample_seconds"] == 120
     r = runner.invoke(main, ["summary", "--db", str(db), "999"])
-    assert r.exit_code == 1 and "no session 999" in r.output
+    assert r.exit_code == 2 and "no session 999" in r.output
 
 
 def test_db_option_at_group_or_command_level_and_env(runner, tmp_path, monkeypatch):
@@ -104,13 +108,13 @@ def test_bad_store_file_is_a_clear_error(runner, tmp_path):
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database" * 200)
     r = runner.invoke(main, ["sessions", "--db", str(junk)])
-    assert r.exit_code == 1 and "cannot use" in r.output
+    assert r.exit_code == 2 and "cannot use" in r.output
 
 
 def test_no_board_is_a_clear_error(runner, monkeypatch):
     monkeypatch.setattr("serial.tools.list_ports.comports", lambda: [])
     r = runner.invoke(main, ["info"])
-    assert r.exit_code == 1
+    assert r.exit_code == 3
     assert "no ESP32 board found" in r.output and "--port" in r.output
 
 

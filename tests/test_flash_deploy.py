@@ -194,6 +194,10 @@ def test_cli_flash_virtual_board_and_dry_run(device):
     assert "nothing to copy" in r.output and "copied 0 file(s)" in r.output
     assert (device.root / "data" / "config.json").exists(), "a re-flash keeps the device's data"
     r = CliRunner().invoke(main, ["flash", "--board", "virtual", "--port", device.port, "--erase"])
+    assert r.exit_code == 2 and "add --yes" in r.output  # no terminal to ask on: nothing erased
+    assert (device.root / "data" / "config.json").exists()
+    r = CliRunner().invoke(main, ["flash", "--board", "virtual", "--port", device.port, "--erase",
+                                  "--yes"])
     assert r.exit_code == 0, r.output
     assert "erasing data/" in r.output and not (device.root / "data" / "config.json").exists()
     assert (device.root / "fw" / "a" / "app.mpy").exists()
@@ -211,7 +215,7 @@ def test_cli_flash_cut_short_says_what_to_do(device, monkeypatch):
 
     monkeypatch.setattr(click, "echo", echo_and_pull_the_cable)
     r = CliRunner().invoke(main, ["flash", "--board", "virtual", "--port", device.port])
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 3, r.output
     assert "broke off" in r.output and "run `myotwitch flash` again" in r.output
     assert not (device.root / "fw" / "active").exists(), "nothing was switched to"
 
@@ -219,11 +223,11 @@ def test_cli_flash_cut_short_says_what_to_do(device, monkeypatch):
 def test_flash_failures_say_what_to_do(tmp_path):
     runner = CliRunner()
     r = runner.invoke(main, ["flash", "--board", "virtual", "--port", str(tmp_path / "ttyNONE")])
-    assert r.exit_code == 1 and "does not exist" in r.output and "plugged in" in r.output
+    assert r.exit_code == 3 and "does not exist" in r.output and "plugged in" in r.output
     r = runner.invoke(main, ["flash", "--board", "virtual", "--port", "sim"])
-    assert r.exit_code == 1 and "nothing to flash" in r.output
+    assert r.exit_code == 2 and "nothing to flash" in r.output
     r = runner.invoke(main, ["flash", "--board", "no-such-board", "--dry-run"])
-    assert r.exit_code == 1 and "unknown board 'no-such-board'" in r.output
+    assert r.exit_code == 2 and "unknown board 'no-such-board'" in r.output
 
     # Nothing answers on the port: not MicroPython.
     master, slave = os.openpty()

@@ -88,12 +88,19 @@ def test_tampered_session_is_caught(recorded, tmp_path):
     assert "differing 1  missing 1  extra 1" in r.output
     assert "DIFFER: 3 event(s) differ" in r.output
     lines = r.output.splitlines()
-    assert any(" differing " in ln and "peak" in ln for ln in lines)
+    assert any(" differing " in ln and ln.count("/") == 2 and "peak" in ln for ln in lines)
+    rows = [ln for ln in lines if ln[:9].endswith(" ") and ln[:8].isalnum()]  # table rows
+    assert rows and all(len(ln) <= 80 for ln in rows)
+    r = _verify(db, sid, "--json")
+    v = json.loads(r.output)
+    assert r.exit_code == 1 and v["agree"] is False and v["counts"]["differing"] == 1
+    assert {p["status"] for p in v["pairs"]} >= {"differing", "missing", "extra"}
 
 
 def test_verify_refuses_a_session_without_raw_samples(tmp_path):
     r = CliRunner().invoke(main, ["verify", "--db", str(tmp_path / "e.db"), "3"])
-    assert r.exit_code == 1 and "no session 3" in r.output
+    assert r.exit_code == 2 and "no sessions yet" in r.output  # nothing to compare: not a finding
+    assert not (tmp_path / "e.db").exists()
 
 
 def test_a_reboot_is_verified_boot_by_boot(tmp_path):
@@ -149,7 +156,7 @@ def test_replay_config_is_checked_against_the_firmware_ranges(tmp_path):
                       ("{oops", "not valid JSON")):
         cfg.write_text(text)
         r = runner.invoke(main, ["replay", "biosppy_emg_bursts", "--config", str(cfg)])
-        assert r.exit_code == 1 and msg in r.output, (text, r.output)
+        assert r.exit_code == 2 and msg in r.output, (text, r.output)
     cfg.write_text('{"det_thresh": 1000}')
     r = runner.invoke(main, ["replay", "biosppy_emg_bursts", "--config", str(cfg)])
     assert r.exit_code == 0 and "det_thresh=1000" in r.output
@@ -160,11 +167,11 @@ def test_replay_errors_name_the_problem(tmp_path):
     p = tmp_path / "x.csv"
     p.write_text("1\n2\n")
     r = runner.invoke(main, ["replay", str(p)])
-    assert r.exit_code == 1 and "give --fs" in r.output
+    assert r.exit_code == 2 and "give --fs" in r.output
     r = runner.invoke(main, ["replay", "biosppy_emg_bursts", "--channel", "7"])
     assert r.exit_code == 2 and "no channel '7'" in r.output
     r = runner.invoke(main, ["replay", "no_such_recording"])
-    assert r.exit_code == 1 and "not a bundled recording" in r.output
+    assert r.exit_code == 2 and "not a bundled recording" in r.output
     assert len(read_file(p, fs=1000)[0].samples) == 2
 
 

@@ -1,6 +1,7 @@
 """End to end against the virtual board: the real firmware in the MicroPython unix port, a real
 pty, real pyserial, a real littlefs2 flash image."""
 
+import json
 import os
 import signal
 import subprocess
@@ -188,7 +189,18 @@ def test_cli_against_the_virtual_board(tmp_path):
     assert r.exit_code == 0, r.output
     assert "virtual" in r.output and "1000 Hz" in r.output
     r = runner.invoke(main, ["--port", "sim", "config", "set", "fs=abc"], env=env)
-    assert r.exit_code == 1 and "nothing was changed" in r.output
+    assert r.exit_code == 2 and "nothing was changed" in r.output
+    # The user's virtual board keeps its flash between commands: settings, and its identity
+    r = runner.invoke(main, ["--port", "sim", "config", "set", "name=left-calf"], env=env)
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["--port", "sim", "config", "get", "name"], env=env)
+    assert r.exit_code == 0 and r.stdout.strip() == "left-calf", r.output
+    assert "kept between commands" in r.stderr
+    ids = {json.loads(runner.invoke(main, ["--port", "sim", "info", "--json"], env=env).stdout)
+           ["device_id"] for _ in range(2)}
+    assert len(ids) == 1
+    image = tmp_path / "virtual-board" / "flash.img"
+    assert image.exists() and (image.stat().st_mode & 0o777) == 0o600
     r = runner.invoke(main, ["--port", "sim", "record", "--raw", "--duration", "3", "-q"], env=env)
     assert r.exit_code == 0, r.output
     assert "session 1 ended (duration)" in r.output and "not a diagnosis" in r.output

@@ -1,5 +1,5 @@
-"""`python -m myotwitch ...`: the same as the `myotwitch` command."""
+"""`python -m myotwitch` is the `myotwitch` command."""
 
 from myotwitch.cli import main
 
-main(prog_name="myotwitch")
+main()

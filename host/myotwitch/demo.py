@@ -8,7 +8,6 @@ and checks the raw samples against the recording.
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -78,63 +77,59 @@ def check_raw_against_recording(store, session_id, recording=None):
     return same, total
 
 
+def demo_store_path() -> Path:
+    """Where the demo keeps its sessions: a store of its own, apart from real recordings."""
+    from myotwitch.store import user_data_dir
+
+    return user_data_dir() / "demo" / "myotwitch.db"
+
+
 def run_demo(speed: float = DEFAULT_SPEED, db=None, echo=print, recording=None,
              max_seconds: float = MAX_SECONDS) -> dict:
-    """Run the demo; returns the session summary dict."""
+    """Run the demo; returns the session summary dict (with raw_check, verify, twitches)."""
     from myotwitch.sim import SimBoard
 
-    tmp = None
-    if db is None:
-        tmp = tempfile.TemporaryDirectory(prefix="myotwitch-demo-")
-        db = Path(tmp.name) / "myotwitch.db"
-    try:
-        echo("starting a virtual board (bundled recording, %gx speed)..." % speed)
-        board_kw = {"speed": speed, "once": True}
-        if recording:
-            board_kw["recording"] = recording
-        with SimBoard(**board_kw) as board:
-            if not board.alive:
-                board.start()
-            stop = threading.Event()
-            watcher = threading.Thread(target=_watch, args=(board, stop), daemon=True)
-            with Device.open(board.port) as dev, open_store(db) as store:
-                hello = dev.hello()
-                echo("connected to %s on %s: firmware %s, %d Hz, %d channel(s)"
-                     % (hello.board, board.port, hello.fw_version, hello.fs, hello.channels))
-                echo("recording with raw samples until the recording ends...")
-                counts = {"n": 0}
+    db = Path(db) if db else demo_store_path()
+    echo("starting a virtual board (bundled recording, %gx speed)..." % speed)
+    board_kw = {"speed": speed, "once": True}
+    if recording:
+        board_kw["recording"] = recording
+    with SimBoard(**board_kw) as board:
+        stop = threading.Event()
+        watcher = threading.Thread(target=_watch, args=(board, stop), daemon=True)
+        with Device.open(board.port) as dev, open_store(db) as store:
+            hello = dev.hello()
+            echo("connected to %s on %s: firmware %s, %d Hz, %d channel(s)"
+                 % (hello.board, board.port, hello.fw_version, hello.fs, hello.channels))
+            echo("recording with raw samples until the recording ends...")
+            watcher.start()
+            t0 = time.monotonic()
+            result = record_session(dev, store, duration=max_seconds, raw=True, stop=stop,
+                                    notes="myotwitch demo")
+            stop.set()
+            echo("session %d: %d events in %.1f s (%s)"
+                 % (result.session_id, result.events, time.monotonic() - t0, result.end_reason))
+            sm = session_summary(store, result.session_id)
+            echo("")
+            echo(format_summary(sm))
+            check = check_raw_against_recording(store, result.session_id, recording)
+            if check is not None:
+                same, total = check
+                echo("Raw check: %d of %d stored samples equal the recording%s"
+                     % (same, total, "" if same == total else "  (MISMATCH)"))
+                sm["raw_check"] = {"equal": same, "compared": total}
+            # The host's NumPy twin re-runs the detector on the raw samples: the device's
+            # events must come out bit for bit (`myotwitch verify` shows the table).
+            v = verify_session(store, result.session_id)
+            echo("Verify: " + format_verification(v)[-1])
+            sm["verify"] = {"agree": v.agree, "matched": v.count("matched"),
+                            "problems": v.problems}
+            echo("Kept in %s: `myotwitch --db %s sessions` lists it" % (store.path, store.path))
+            return sm
 
-                def progress(msg):
-                    if msg.type == mp.EVENT:
-                        counts["n"] += 1
 
-                watcher.start()
-                t0 = time.monotonic()
-                result = record_session(dev, store, duration=max_seconds, raw=True, stop=stop,
-                                        on_message=progress, notes="myotwitch demo")
-                stop.set()
-                echo("session %d: %d events in %.1f s (%s)"
-                     % (result.session_id, result.events, time.monotonic() - t0, result.end_reason))
-                sm = session_summary(store, result.session_id)
-                echo("")
-                echo(format_summary(sm))
-                check = check_raw_against_recording(store, result.session_id, recording)
-                if check is not None:
-                    same, total = check
-                    echo("Raw check: %d of %d stored samples equal the recording%s"
-                         % (same, total, "" if same == total else "  (MISMATCH)"))
-                    sm["raw_check"] = {"equal": same, "compared": total}
-                # The host's NumPy twin re-runs the detector on the raw samples: the device's
-                # events must come out bit for bit (`myotwitch verify` shows the table).
-                v = verify_session(store, result.session_id)
-                echo("Verify: " + format_verification(v)[-1])
-                sm["verify"] = {"agree": v.agree, "matched": v.count("matched"),
-                                "problems": v.problems}
-                if tmp is None:
-                    echo("stored in %s (see `myotwitch sessions --db %s`)" % (store.path, store.path))
-                else:
-                    echo("(a temporary store was used; give --db PATH to keep the session)")
-                return sm
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+def demo_json(sm: dict) -> dict:
+    from myotwitch.summary import summary_json
+
+    return dict(summary_json(sm), raw_check=sm.get("raw_check"), verify=sm.get("verify"),
+                twitch_check=sm.get("twitch_check"))

@@ -10,6 +10,7 @@ import io
 import json
 from dataclasses import dataclass, field
 
+from myotwitch.formats import safe
 from myotwitch.protocol import myoproto as mp
 
 COLUMNS = ("device", "boot_id", "seq", "time", "onset", "kind", "channel", "duration_ms", "peak",
@@ -110,6 +111,6 @@ def format_events(rows: list[dict], fmt: str):
     yield head
     for r in rows:
         yield ("%-10s %-8s %7d  %-29s %10d  %-11s %2d %8s %6d %6d  %s" % (
-            r["device"][:10], r["boot_id"], r["seq"], r["time"], r["onset"], r["kind"],
+            safe(r["device"])[:10], r["boot_id"], r["seq"], r["time"], r["onset"], r["kind"],
             r["channel"], "-" if r["duration_ms"] is None else "%.0f" % r["duration_ms"],
             r["peak"], r["area"], r["source"]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
+from myotwitch.formats import safe
 from myotwitch.link import HelloInfo
 from myotwitch.protocol import myoproto as mp
 
@@ -107,28 +108,61 @@ def text_line(state: MonitorState, msg):
     return None
 
 
+def message_json(msg, state: MonitorState) -> dict:
+    """One message as machine output (README, Machine output): its fields, ids in hex,
+    sample indices also in device seconds, EVENT kinds by name."""
+    out = {"type": msg.name, "seq": msg.seq}
+    for k, v in msg.fields.items():
+        if isinstance(v, (bytes, bytearray)):
+            v = bytes(v).hex()
+        elif k in ("boot_id", "config_hash"):
+            v = "%08x" % v
+        out[k] = v
+    fs = state.fs
+    if msg.type == mp.EVENT:
+        out.pop("dkc", None)
+        out["kind"] = mp.KIND_NAMES[msg["kind"]]
+        out["onset_s"] = round(msg["onset"] / fs, 3)
+        out["duration_ms"] = round(msg["duration"] * 1000.0 / fs, 1)
+    elif msg.type in (mp.STATUS, mp.MARK):
+        out["at_s"] = round(msg["sample_index"] / fs, 3)
+        if msg.type == mp.STATUS:
+            out["twitches_per_min"] = state.twitches_per_min()
+    elif msg.type == mp.SAMPLES:
+        out.pop("samples", None)  # the numbers are for `record --raw`, not a log line
+        out["count"] = len(msg["samples"])
+    return out
+
+
 def render(state: MonitorState, stats):
+    """The live view, 80 columns wide: the device clock (the same seconds as the events'
+    "at"), rates and counts as label/value pairs, then the recent events."""
     from rich.console import Group
     from rich.table import Table
 
     h = state.hello
+    clock = "-" if state.last_index is None else "%.0f s" % (state.last_index / state.fs)
     head = Table.grid(padding=(0, 2))
-    head.add_row("[bold]%s[/] fw %s" % (h.board, h.fw_version), "boot %08x" % h.boot_id,
-                 "%d Hz, %d ch" % (h.fs, h.channels), "device time %.0f s" % state.elapsed_s)
+    head.add_row("[bold]%s[/] fw %s" % (_safe(h.board), _safe(h.fw_version)),
+                 "boot %08x" % h.boot_id, "%d Hz, %d ch" % (h.fs, h.channels),
+                 "device clock %s (watched %.0f s)" % (clock, state.elapsed_s))
 
-    nums = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
-    for col in ("twitches/min", "twitch", "burst", "contraction", "artifact", "marks",
-                "noise floor", "dropped samples"):
-        nums.add_column(col, justify="right")
     rate = state.twitches_per_min()
-    nums.add_row("-" if rate is None else "%.1f" % rate, *(str(state.counts[k]) for k in mp.KIND_NAMES),
-                 str(state.marks), " / ".join(str(n) for n in state.noise) or "-", str(state.dropped))
-
-    link = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
-    for col in ("frames", "lost (seq gaps)", "records lost", "CRC errors", "bad frames", "reboots"):
-        link.add_column(col, justify="right")
-    link.add_row(str(stats.frames), str(stats.lost_frames), str(stats.lost_records),
-                 str(stats.crc_errors), str(stats.bad_frames + stats.overruns), str(stats.reboots))
+    nums = Table.grid(padding=(0, 1))
+    for _ in range(3):
+        nums.add_column(justify="left")
+        nums.add_column(justify="right", min_width=8)
+    c = state.counts
+    nums.add_row("twitches/min", "-" if rate is None else "%.1f" % rate,
+                 "noise floor", " / ".join(str(n) for n in state.noise) or "-",
+                 "dropped samples", str(state.dropped))
+    nums.add_row("twitch", str(c["twitch"]), "burst", str(c["burst"]),
+                 "contraction", str(c["contraction"]))
+    nums.add_row("artifact", str(c["artifact"]), "marks", str(state.marks), "", "")
+    nums.add_row("frames", str(stats.frames), "lost (seq gaps)", str(stats.lost_frames),
+                 "records lost", str(stats.lost_records))
+    nums.add_row("CRC errors", str(stats.crc_errors), "bad frames",
+                 str(stats.bad_frames + stats.overruns), "reboots", str(stats.reboots))
 
     ev = Table(title="recent events", title_justify="left", show_header=True, header_style="bold",
                box=None, padding=(0, 2))
@@ -137,18 +171,32 @@ def render(state: MonitorState, stats):
     for seq, f in state.recent:
         ev.add_row(str(seq), mp.KIND_NAMES[f["kind"]], str(f["channel"]), "%.3f" % (f["onset"] / state.fs),
                    "%.1f" % (f["duration"] * 1000.0 / state.fs), str(f["peak"]), str(f["area"]))
-    return Group(head, "", nums, "", link, "", ev)
+    return Group(head, "", nums, "", ev)
 
 
-def run_monitor(device, duration=None, live=None, echo=print, console=None) -> MonitorState:
+def _safe(text):
+    from rich.markup import escape
+
+    return escape(safe(text))
+
+
+def run_monitor(device, duration=None, live=None, echo=print, console=None,
+                on_message=None) -> MonitorState:
     """Show messages until `duration` seconds pass, Ctrl-C, or the device goes away.
 
     live: True for the rich Live view, False for plain lines, None to choose by
-    whether the output is a terminal.
+    whether the output is a terminal. on_message(msg, state): called for every message
+    instead of printing lines (machine output).
     """
     hello = device.info or device.hello()
     state = MonitorState(hello)
     deadline = None if duration is None else time.monotonic() + duration
+    if on_message is not None:
+        try:
+            _loop(device, state, deadline, lambda msg: on_message(msg, state))
+        except KeyboardInterrupt:
+            pass
+        return state
     if live is None:
         from rich.console import Console
 
@@ -165,7 +213,7 @@ def run_monitor(device, duration=None, live=None, echo=print, console=None) -> M
 
                 _loop(device, state, deadline, redraw, redraw)
         else:
-            echo("monitoring %s on %s (Ctrl-C to stop)" % (hello.board, device.port))
+            echo("monitoring %s on %s (Ctrl-C to stop)" % (safe(hello.board), device.port))
 
             def line(msg):
                 text = text_line(state, msg)

@@ -87,43 +87,75 @@ def resolve_port(port: str | None, ports=None) -> str:
     return found[0].device
 
 
-def _sim_options():
-    import os
+def survey(probe: bool = True, ports=None, timeout: float = 1.0) -> list[dict]:
+    """Every serial port with what it looks like: the USB bridge (ESP32 boards' are known by
+    vendor:product id) and, for those and the running virtual board, who answers HELLO.
+    Only ESP32-looking ports are sent a HELLO_REQ: a modem or another gadget is not poked."""
+    if ports is None:
+        from serial.tools import list_ports
 
-    opts = {}
-    if os.environ.get("MYOTWITCH_SIM_SPEED"):
-        opts["speed"] = float(os.environ["MYOTWITCH_SIM_SPEED"])
-    if os.environ.get("MYOTWITCH_SIM_RECORDING"):
-        opts["recording"] = os.environ["MYOTWITCH_SIM_RECORDING"]
-    return opts
+        ports = list_ports.comports()
+    known = {c.device: c for c in list_candidates(ports)}
+    out = []
+    for p in sorted(ports, key=lambda p: p.device):
+        c = known.get(p.device)
+        kind = ("ESP32 USB bridge: " + c.adapter) if c else (
+            getattr(p, "description", "") or "serial port")
+        out.append({"port": p.device, "kind": kind, "esp32": c is not None, "board": None,
+                    "device_id": None, "answer": None})
+    from myotwitch.sim import Claim
+
+    held = Claim().holder()
+    if held and held.get("port"):
+        out.append({"port": held["port"], "kind": "virtual board (myotwitch sim, pid %s)"
+                    % held.get("pid"), "esp32": False, "board": None, "device_id": None,
+                    "answer": None, "virtual": True})
+    if probe:
+        for row in out:
+            if row["esp32"] or row.get("virtual"):
+                _ask(row, timeout)
+    return out
+
+
+def _ask(row, timeout):
+    from myotwitch.link import Device, LinkError
+
+    try:
+        with Device.open(row["port"]) as dev:
+            hello = dev.hello(timeout=timeout)
+        row["board"], row["device_id"] = hello.board, hello.device_id
+        row["answer"] = "myotwitch firmware %s" % hello.fw_version
+    except LinkError as e:
+        row["answer"] = ("in use by another program" if "in use" in str(e)
+                         else "no myotwitch answer")
+
+
+SIM_SPEED = 10.0  # a board started for `--port sim` plays ten seconds of recording per second
 
 
 class open_device:
     """Context manager: a connected `link.Device` on `port` (None: auto-detect).
 
-    ``sim`` starts a virtual board (SimBoard) for the duration of the block;
-    MYOTWITCH_SIM_SPEED and MYOTWITCH_SIM_RECORDING tune it, keyword arguments
-    (`sim_options`) override them.
+    ``sim`` is the user's virtual board (sim.home_dir(): its flash image persists between
+    commands): the one `myotwitch sim` runs, if it runs; else one started for the duration
+    of the block, at `sim_options` (speed, default SIM_SPEED; recording). `note` then says
+    which, for the caller to show.
     """
 
     def __init__(self, port=None, sim_options=None):
         self.port = port
-        self.sim_options = sim_options
+        self.sim_options = dict(sim_options or {})
         self.board = None
+        self.claim = None
         self.device = None
+        self.note = None
 
     def __enter__(self):
         from myotwitch.link import Device
 
         path = resolve_port(self.port)
         if path == SIM:
-            from myotwitch.sim import SimBoard
-
-            opts = _sim_options()
-            opts.update(self.sim_options or {})
-            self.board = SimBoard(**opts)
-            self.board.start()
-            path = self.board.port
+            path = self._virtual_board()
         try:
             self.device = Device.open(path)
         except BaseException:
@@ -131,12 +163,44 @@ class open_device:
             raise
         return self.device
 
+    def _virtual_board(self) -> str:
+        from myotwitch.sim import Claim, SimBoard, default_flash_image
+
+        claim = Claim()
+        if not claim.acquire():
+            held = claim.holder() or {}
+            if held.get("port"):
+                self.note = ("virtual board: joining the one `myotwitch sim` runs (pid %s) on %s"
+                             % (held.get("pid"), held["port"]))
+                if self.sim_options:
+                    self.note += " (--sim-speed/--sim-recording ignored: it is already running)"
+                return held["port"]
+            raise PortError("the virtual board is busy with another myotwitch command: wait for "
+                            "it to end (or run `myotwitch sim` in a terminal: every --port sim "
+                            "command then joins that board)")
+        self.claim = claim
+        opts = dict(self.sim_options)
+        opts.setdefault("speed", SIM_SPEED)
+        try:
+            self.board = SimBoard(flash=default_flash_image(), **opts)
+            self.board.start()
+        except BaseException:
+            self._stop_board()
+            raise
+        rec = self.board.recording
+        self.note = ("virtual board: %s at %gx, flash image %s (kept between commands)"
+                     % (rec.name, self.board.speed, self.board.flash))
+        return self.board.port
+
     def _stop_board(self):
-        if self.board is not None:
-            try:
-                self.board.stop()
-            finally:
-                self.board = None
+        try:
+            if self.board is not None:
+                self.board.close()
+        finally:
+            self.board = None
+            if self.claim is not None:
+                self.claim.release()
+                self.claim = None
 
     def __exit__(self, *exc):
         try:

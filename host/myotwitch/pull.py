@@ -20,7 +20,6 @@ never had one keep it NULL (listed as "unsynced", never guessed).
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -323,40 +322,15 @@ def pull_log(device: Device, store, erase=False, progress=None, chunk_timeout=CH
 # ---------------------------------------------------------------- reporting
 
 
-class Progress:
-    """Records pulled, rate and ETA on stderr: a live line on a terminal, else one at the end."""
-
-    def __init__(self, stream=None, interval=0.25):
-        self.stream = stream or sys.stderr
-        self.live = self.stream.isatty()
-        self.interval = interval
-        self.total = 0
-        self.done = 0
-        self.t0 = self.shown = None
-
-    def start(self, total):
-        self.total = total
-        self.t0 = self.shown = time.monotonic()
-
-    def line(self):
-        el = max(1e-6, time.monotonic() - (self.t0 or time.monotonic()))
-        rate = self.done / el
-        left = max(0, self.total - self.done)
-        eta = "%.0f s" % (left / rate) if rate > 0 and left else "-"
-        return "pulled %d/%d records  %.0f records/s  ETA %s" % (self.done, self.total, rate, eta)
-
-    def update(self, done, added):
-        self.done = done
-        now = time.monotonic()
-        if self.live and now - self.shown >= self.interval:
-            self.shown = now
-            self.stream.write("\r" + self.line() + "  ")
-            self.stream.flush()
-
-    def finish(self):
-        if self.t0 is not None:
-            self.stream.write(("\r" if self.live else "") + self.line() + "\n")
-            self.stream.flush()
+def pull_json(res, db_path) -> dict:
+    """The result as machine output (README, Machine output)."""
+    return {"from_seq": res.from_seq, "last_seq": res.last_seq, "records": res.records,
+            "new": dict(res.new), "stored": res.stored, "gaps": res.gap_counts(),
+            "retries": res.retries, "rejected_chunks": res.rejected_chunks,
+            "record_bytes": res.record_bytes, "wire_bytes": res.wire_bytes,
+            "seconds": round(res.seconds, 3), "log_reset": res.log_reset,
+            "unsynced_boots": ["%08x" % b for b in res.unsynced_boots],
+            "erased_to": res.erased_to, "store": str(db_path)}
 
 
 def format_pull(res, db_path) -> str:

@@ -33,10 +33,93 @@ class SimError(RuntimeError):
     pass
 
 
-def default_flash_image() -> Path:
+def home_dir() -> Path:
+    """The user's virtual board: its flash image (config, event log, device id), the lock of
+    the process that runs a board on it, and where `myotwitch sim` can be reached."""
     from myotwitch.store import user_data_dir
 
-    return user_data_dir() / "virtual-board" / "flash.img"
+    return user_data_dir() / "virtual-board"
+
+
+def default_flash_image() -> Path:
+    return home_dir() / "flash.img"
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def _private_file(path: Path) -> None:
+    """The flash image holds the event log (health data): 0600, and its folder 0700 when it
+    is the user's virtual board's."""
+    if path.parent == home_dir():
+        _private_dir(path.parent)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
+class Claim:
+    """One board at a time on the user's flash image (two littlefs writers would corrupt it):
+    an advisory lock (flock, released by the kernel however the holder ends) on a file beside
+    the image. `myotwitch sim` also publishes its port there, so `--port sim` joins it."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else home_dir()
+        self.fd = None
+
+    @property
+    def info_path(self) -> Path:
+        return self.root / "running.json"
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        _private_dir(self.root)
+        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        self.info_path.unlink(missing_ok=True)  # left by a holder that was killed
+        return True
+
+    def publish(self, **info) -> None:
+        import json
+
+        tmp = self.info_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(dict(info, pid=os.getpid()), f)
+        os.replace(tmp, self.info_path)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            self.info_path.unlink(missing_ok=True)
+            os.close(self.fd)  # drops the lock
+            self.fd = None
+
+    def holder(self) -> dict | None:
+        """What the process holding the lock published (`myotwitch sim`: its port), {} if it
+        published nothing (a command's own board), None if nobody holds it."""
+        import json
+
+        probe = Claim(self.root)
+        if probe.acquire():
+            probe.release()
+            return None
+        try:
+            return json.loads(self.info_path.read_text())
+        except (OSError, ValueError):
+            return {}
 
 
 class SimBoard:
@@ -63,7 +146,7 @@ class SimBoard:
         self._tmp = tempfile.TemporaryDirectory(prefix="myotwitch-sim-")
         self.workdir = Path(self._tmp.name)
         self.flash = Path(flash) if flash else self.workdir / "flash.img"
-        self.flash.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(self.flash)
         self.log_path = self.workdir / "firmware.log"
         self.proc: subprocess.Popen | None = None
         self.master = self.slave = None

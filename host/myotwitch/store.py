@@ -22,6 +22,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -235,9 +236,14 @@ def _statements(script: str):
         yield buf
 
 
-def open_store(path=None) -> "Store":
-    """Open (creating and migrating as needed) the store at `path` (see resolve_db_path)."""
+def open_store(path=None, readonly=False) -> "Store":
+    """Open (creating and migrating as needed) the store at `path` (see resolve_db_path).
+
+    readonly: never create or change the file (commands that only read): a missing file is a
+    StoreError; a store of an older schema is migrated in a copy in memory, not on disk."""
     path = resolve_db_path(path)
+    if readonly:
+        return _open_readonly(path)
     _create_private(path)
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
     conn.row_factory = sqlite3.Row
@@ -246,6 +252,35 @@ def open_store(path=None) -> "Store":
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn)
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise StoreError("cannot use %s as a myotwitch store: %s" % (path, e)) from e
+    except BaseException:
+        conn.close()
+        raise
+    return Store(path, conn)
+
+
+def _open_readonly(path: Path) -> "Store":
+    # mode=rw, not ro: a read-only connection leaves the WAL's -wal and -shm files behind,
+    # a read-write one that writes nothing removes them when it closes.
+    uri = "file:%s?mode=rw" % urllib.parse.quote(str(path.resolve()))
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
+    except sqlite3.OperationalError as e:
+        raise StoreError("cannot open %s: %s" % (path, e)) from e
+    conn.row_factory = sqlite3.Row
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            mem = sqlite3.connect(":memory:", isolation_level=None)
+            mem.row_factory = sqlite3.Row
+            conn.backup(mem)
+            conn.close()
+            conn = mem
+            migrate(conn)
+        elif version > SCHEMA_VERSION:
+            migrate(conn)  # says: written by a newer myotwitch
     except sqlite3.DatabaseError as e:
         conn.close()
         raise StoreError("cannot use %s as a myotwitch store: %s" % (path, e)) from e
@@ -439,7 +474,8 @@ class Store:
         return row[0]
 
     def sessions(self, limit: int | None = None) -> list:
-        sql = ("SELECT s.id, s.started_at, s.ended_at, s.end_reason, s.raw_path, d.board, d.key AS device_key,"
+        sql = ("SELECT s.id, s.started_at, s.ended_at, s.end_reason, s.raw_path, s.notes, d.board,"
+               " d.key AS device_key,"
                " (SELECT count(*) FROM events e WHERE e.session_id = s.id) AS events,"
                " (SELECT count(*) FROM events e WHERE e.session_id = s.id AND e.kind = 0) AS twitches,"
                " (SELECT count(*) FROM marks m WHERE m.session_id = s.id) AS marks,"

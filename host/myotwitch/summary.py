@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 
+from myotwitch.formats import hex_id, iso
 from myotwitch.protocol import myoproto as mp
 from myotwitch.rawfile import sidecar_path
 
@@ -76,6 +77,17 @@ def session_summary(store, session_id=None) -> dict:
         "raw": raw,
         "notes": s["notes"],
     }
+
+
+def summary_json(sm: dict) -> dict:
+    """The summary as machine output (README, Machine output): ISO times, hex boot ids."""
+    out = dict(sm)
+    out["started_at"] = iso(sm["started_at"])
+    out["ended_at"] = iso(sm["ended_at"])
+    out["boots"] = [dict(b, boot_id=hex_id(b["boot_id"])) for b in sm["boots"]]
+    if sm.get("link"):
+        out["link"] = dict(sm["link"], boot_ids=[hex_id(b) for b in sm["link"].get("boot_ids", [])])
+    return out
 
 
 def _when(t):

@@ -169,11 +169,45 @@ STATUSES = ("matched", "differing", "missing", "extra", "before raw data", "beyo
 def _fmt(ev):
     if ev is None:
         return "-"
-    return "%s %d smp peak %d area %d" % (mp.KIND_NAMES[ev["kind"]] if ev["kind"] < len(mp.KIND_NAMES)
-                                         else "kind %d" % ev["kind"], ev["duration"], ev["peak"], ev["area"])
+    kind = mp.KIND_NAMES[ev["kind"]] if ev["kind"] < len(mp.KIND_NAMES) else "kind %d" % ev["kind"]
+    return "%s %d/%d/%d" % (kind, ev["duration"], ev["peak"], ev["area"])
+
+
+def _rerun(p) -> str:
+    """What the re-run says of an event, in at most 16 characters."""
+    if p.device is None:
+        return "only in re-run"
+    if p.host is None:
+        return "not found" if p.status == "extra" else ""
+    diff = ["%s %s" % (k, p.host[k]) for k in ("kind", "duration", "peak", "area")
+            if p.host[k] != p.device[k]]
+    return ", ".join(diff)[:16]
+
+
+def _event_json(ev):
+    if ev is None:
+        return None
+    kind = mp.KIND_NAMES[ev["kind"]] if ev["kind"] < len(mp.KIND_NAMES) else str(ev["kind"])
+    return {"kind": kind, "duration": ev["duration"], "peak": ev["peak"], "area": ev["area"]}
+
+
+def verification_json(v: Verification) -> dict:
+    """The verification as machine output (README, Machine output)."""
+    return {
+        "agree": v.agree, "problems": v.problems,
+        "counts": {s: v.count(s) for s in STATUSES},
+        "boots": [{"boot_id": "%08x" % b.boot_id, "fs": b.fs, "first_index": b.first_index,
+                   "end_index": b.end_index, "params": b.params,
+                   "params_recorded": b.params_recorded} for b in v.boots],
+        "pairs": [{"boot_id": "%08x" % p.boot_id, "channel": p.channel, "onset": p.onset,
+                   "status": p.status, "device": _event_json(p.device),
+                   "rerun": _event_json(p.host)} for p in v.pairs],
+    }
 
 
 def format_verification(v: Verification, all_rows=False) -> list[str]:
+    """Lines of text, at most 80 columns but for the settings line. Events are written
+    `kind duration/peak/area` (duration in samples)."""
     lines = []
     for b in v.boots:
         where = ("raw samples %d..%d (%.1f s at %d Hz)" % (b.first_index, b.end_index - 1,
@@ -184,13 +218,13 @@ def format_verification(v: Verification, all_rows=False) -> list[str]:
             "" if b.params_recorded else " (NOT recorded with the session: defaults assumed)"))
     shown = [p for p in v.pairs if all_rows or p.status != "matched"]
     if shown:
-        lines.append("%-8s %2s %10s %9s  %-16s %-42s %s" % ("boot", "ch", "onset", "time s", "status",
-                                                          "device sent", "re-run found"))
+        lines.append("%-8s %1s %8s  %-15s %-26s %s" % ("boot", "c", "time s", "status",
+                                                     "event (kind dur/peak/area)", "re-run"))
         fs = {b.boot_id: b.fs for b in v.boots}
         for p in shown:
-            lines.append("%08x %2d %10d %9.3f  %-16s %-42s %s" % (
-                p.boot_id, p.channel, p.onset, p.onset / fs[p.boot_id], p.status, _fmt(p.device),
-                _fmt(p.host)))
+            lines.append(("%08x %1d %8.3f  %-15s %-26s %s" % (
+                p.boot_id, p.channel, p.onset / fs[p.boot_id], p.status[:15],
+                _fmt(p.device if p.device is not None else p.host), _rerun(p))).rstrip())
     lines.append("  ".join("%s %d" % (s, v.count(s)) for s in STATUSES if s in ("matched", "differing",
                                                                             "missing", "extra")
                            or v.count(s)))

@@ -2,12 +2,15 @@
 
 import click
 
+from myotwitch.cli.common import (
+    EXIT_DEVICE, complete_board, confirm, errors, fail, port_of, port_option, yes_option)
+
 
 @click.command("flash")
 @click.option("--board", "-b", "board_name", required=True, metavar="BOARD",
+              shell_complete=complete_board,
               help="Board name (see `myotwitch boards`) or path to a board file.")
-@click.option("--port", "-p", envvar="MYOTWITCH_PORT", default=None, metavar="PORT",
-              help="Serial port (default: auto-detect an ESP32 USB-serial adapter).")
+@port_option
 @click.option("--micropython", "image", type=click.Path(exists=True, dir_okay=False),
               default=None, metavar="FIRMWARE.bin",
               help="First write this MicroPython image with esptool (chip checked, offset per chip).")
@@ -15,35 +18,29 @@ import click
               help="Also forget the device's config and event log (with --micropython: erase "
                    "the whole flash first).")
 @click.option("--dry-run", is_flag=True, help="Print every step; touch no device.")
-def flash(board_name, port, image, erase, dry_run):
+@yes_option
+def flash(board_name, port, image, erase, dry_run, yes):
     """Put MicroPython (optional) and the myotwitch firmware on a board, then check that it
     boots and reports the build just deployed. Config and event log survive unless --erase."""
     from myotwitch import flash as fl
-    from myotwitch.boards import BoardError, get
-    from myotwitch.cli import _port
-    from myotwitch.ports import PortError, resolve_port
+    from myotwitch.boards import get
+    from myotwitch.ports import resolve_port
 
-    port = _port(port)  # or the group's `myotwitch --port P flash ...`
-
-    try:
+    port = port_of(port)  # or the group's `myotwitch --port P flash ...`
+    with errors():
         board = get(board_name)
-    except BoardError as e:
-        raise click.ClickException(str(e)) from None
+        port = (port or "<auto-detected port>") if dry_run else resolve_port(port)
     echo = click.echo
-    try:
-        if dry_run:
-            port = port or "<auto-detected port>"
-        else:
-            port = resolve_port(port)
-    except PortError as e:
-        raise click.ClickException(str(e)) from None
     if port == "sim":
-        raise click.ClickException(
-            "--port sim is the virtual board, which always runs the current source tree: "
-            "nothing to flash. Give the serial port of a board (or leave --port out).")
+        fail("--port sim is the virtual board, which always runs the current source tree: "
+             "nothing to flash. Give the serial port of a board (or leave --port out).")
     if board.virtual and image:
-        raise click.ClickException("the virtual board runs the unix port: no MicroPython image "
-                                   "to write")
+        fail("the virtual board runs the unix port: no MicroPython image to write")
+    if erase and not dry_run:
+        confirm("erase %s on %s (%s)?" % (
+            "the whole flash, then write MicroPython" if image else
+            "the board's settings and event log (records not pulled yet are lost)", port,
+            board.name), yes)
     pre = "would " if dry_run else ""
     try:
         if image:
@@ -96,14 +93,16 @@ def flash(board_name, port, image, erase, dry_run):
         echo("ok: %s runs build %s (firmware %s, %d Hz, %d channel(s))"
              % (info.board, info.build_hash, info.fw_version, info.fs, info.channels))
     except (fl.FlashError, FileNotFoundError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from None
+        fail(str(e), EXIT_DEVICE)
     except Exception as e:
         from mpremote.transport import TransportError
         from serial import SerialException
 
         # SerialException is an OSError too; a plain OSError (a closed stdout) is not the board's
         if isinstance(e, (TransportError, SerialException)):
-            raise click.ClickException(
-                "the connection to the board broke off (%s). The previous firmware still boots; "
-                "check the cable and run `myotwitch flash` again." % e) from None
+            fail("the connection to the board broke off (%s). The previous firmware still boots; "
+                 "check the cable and run `myotwitch flash` again." % e, EXIT_DEVICE)
         raise
+
+
+COMMANDS = [flash]

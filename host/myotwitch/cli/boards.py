@@ -1,42 +1,45 @@
 """`myotwitch boards`: the bundled board definitions (a thin layer over myotwitch.boards)."""
 
-import json
-
 import click
+
+from myotwitch.cli.common import emit_jsonl, errors, json_option, print_table, safe, table
 
 
 @click.command("boards")
-@click.option("--json", "as_json", is_flag=True, help="Print the full definitions as JSON.")
+@json_option
 @click.option("--wiring", is_flag=True, help="Print each board's wiring table (Markdown).")
 @click.option("--check", "check_path", type=click.Path(exists=True, dir_okay=False),
               metavar="FILE", default=None, help="Validate one board file and exit.")
 def boards(as_json, wiring, check_path):
-    """List the supported boards: chip, front end, sample rate, channels, pins."""
-    from myotwitch.boards import BoardError, load_all, load_file, wiring_markdown
+    """List the supported boards: chip, front end, sample rate, channels, pins.
 
-    try:
+    --json prints one full definition per line."""
+    from myotwitch.boards import load_all, load_file, wiring_markdown
+
+    with errors():
         if check_path:
             b = load_file(check_path)
             click.echo("%s: ok (%s, %s, %d Hz, %d channel(s))"
-                       % (check_path, b.chip, b.front_end, b.fs, b.channels))
+                       % (safe(check_path), b.chip, b.front_end, b.fs, b.channels))
             return
         found = load_all()
-    except BoardError as e:
-        raise click.ClickException(str(e)) from None
     if as_json:
-        click.echo(json.dumps([b.data for b in found], indent=2, ensure_ascii=False))
+        emit_jsonl(b.data for b in found)
         return
     if wiring:
         click.echo("\n\n".join(wiring_markdown(b) for b in found if not b.virtual))
         return
-    click.echo("%-28s %-8s %-16s %5s %3s  %s" % ("board", "chip", "front end", "fs", "ch", "inputs"))
+    t = table("board", "chip", "front end", "fs>", "ch>", "inputs")
     for b in found:
         d = b.data
         if "adc" in d:
             inputs = "ADC " + ",".join("GPIO%d" % p for p in d["adc"]["pins"])
         elif "spi" in d:
-            inputs = "SPI CS GPIO%d, DRDY GPIO%d" % (d["spi"]["cs"], d["spi"]["drdy"])
+            inputs = "SPI CS%d DRDY%d" % (d["spi"]["cs"], d["spi"]["drdy"])
         else:
             inputs = "recording"
-        click.echo("%-28s %-8s %-16s %5d %3d  %s" % (b.name, b.chip, b.front_end, b.fs, b.channels,
-                                                    inputs))
+        t.add_row(b.name, b.chip, b.front_end, str(b.fs), str(b.channels), inputs)
+    print_table(t)
+
+
+COMMANDS = [boards]

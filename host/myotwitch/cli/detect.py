@@ -1,13 +1,12 @@
-"""`myotwitch replay` and `myotwitch verify`: the device's detector run on the host (detect.py)."""
+"""The device's detector on the host: `replay` (any recording) and `verify` (a session)."""
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-
 import click
 
-from myotwitch.cli import _db_option, _db_path, _user_errors
+from myotwitch.cli.common import (
+    EXIT_FINDING, complete_recording, complete_session, db_option, emit_json, emit_jsonl, errors,
+    fail, json_option, print_table, safe, store_for_reading, table)
 
 
 def _pick(signals, channel):
@@ -22,11 +21,13 @@ def _pick(signals, channel):
         i = names.index(channel)
         return [(i, signals[i])]
     raise click.BadParameter("no channel %r; this recording has %s" % (
-        channel, ", ".join("%d (%s)" % (i, n) for i, n in enumerate(names))), param_hint="--channel")
+        safe(channel), ", ".join("%d (%s)" % (i, safe(n)) for i, n in enumerate(names))),
+        param_hint="--channel")
 
 
 @click.command()
-@click.argument("recording")
+@click.argument("recording", shell_complete=complete_recording)
+@json_option
 @click.option("--fs", type=float, default=None, metavar="HZ",
               help="Sample rate, for formats that carry none (CSV without a time column, NPY).")
 @click.option("--channel", "-c", default=None, metavar="N|NAME",
@@ -34,76 +35,84 @@ def _pick(signals, channel):
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help='JSON of detector settings, e.g. {"det_thresh": 60}; '
                                    "the rest keep the device's defaults.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per event and line.")
-def replay(recording, fs, channel, config_file, as_json):
+def replay(recording, as_json, fs, channel, config_file):
     """Run the device's detector on RECORDING and print the events it finds.
 
     RECORDING is a bundled recording's name (e.g. biosppy_emg_bursts) or a file: CSV (with
     or without a header row), NPY, WAV or EDF/EDF+, holding integer ADC counts.
     """
+    from collections import Counter
+
     from myotwitch import detect, recordings
-    from myotwitch.detparams import ParamError, check_params, describe, load_config
+    from myotwitch.detparams import check_params, describe, load_config
     from myotwitch.protocol import myoproto as mp
 
-    try:
+    with errors():
         signals = recordings.signals(recording, fs)
         params = load_config(config_file) if config_file else check_params({})
-    except (recordings.RecordingError, ParamError) as e:
-        raise click.ClickException(str(e)) from None
     counts: Counter = Counter()
     total_s = 0.0
     chosen = _pick(signals, channel)
     rows = []
     for ch, sig in chosen:
         if sig.fs != int(sig.fs):
-            raise click.ClickException("%s: channel %s is sampled at %g Hz; the detector needs a "
-                                       "whole number of Hz" % (recording, sig.name, sig.fs))
+            fail("%s: channel %s is sampled at %g Hz; the detector needs a whole number of Hz"
+                 % (safe(recording), safe(sig.name), sig.fs))
         rate = int(sig.fs)
         total_s = max(total_s, len(sig.samples) / rate)
-        ev = detect.detect(sig.samples, rate, params, channel=ch)
+        with errors():
+            ev = detect.detect(sig.samples, rate, params, channel=ch)
         for d in detect.events_to_dicts(ev, rate):
             d["channel_name"] = sig.name
             rows.append(d)
             counts[d["kind"]] += 1
     rows.sort(key=lambda d: (d["onset_s"], d["channel"]))
     if as_json:
-        for d in rows:
-            click.echo(json.dumps(d))
+        emit_jsonl(rows)
         return
     if rows:
-        click.echo("%3s %-8s %10s %10s %8s %-12s %6s %7s" % ("ch", "name", "onset s", "offset s",
-                                                            "dur ms", "kind", "peak", "area"))
+        t = table("ch>", "name", "onset s>", "offset s>", "dur ms>", "kind", "peak>", "area>")
         for d in rows:
-            click.echo("%3d %-8s %10.3f %10.3f %8.1f %-12s %6d %7d" % (
-                d["channel"], d["channel_name"][:8], d["onset_s"], d["offset_s"], d["duration_ms"],
-                d["kind"], d["peak"], d["area"]))
+            t.add_row(str(d["channel"]), safe(d["channel_name"])[:8], "%.3f" % d["onset_s"],
+                      "%.3f" % d["offset_s"], "%.1f" % d["duration_ms"], d["kind"],
+                      str(d["peak"]), str(d["area"]))
+        print_table(t)
     kinds = ", ".join("%d %s" % (counts[k], k) for k in mp.KIND_NAMES if counts[k])
     click.echo("%d events in %.1f s of %d channel(s)%s; detector %s" % (
         len(rows), total_s, len(chosen), ": " + kinds if kinds else "", describe(params)))
 
 
 @click.command()
-@_db_option
-@click.argument("session", type=int, required=False)
+@db_option
+@json_option
+@click.argument("session", type=click.IntRange(min=1), required=False,
+                shell_complete=complete_session)
 @click.option("--all", "all_rows", is_flag=True, help="List matched events too, not only the rest.")
-@click.pass_context
-def verify(ctx, db, session, all_rows):
+def verify(db, as_json, session, all_rows):
     """Re-run the detector on SESSION's raw samples (default: the latest session) and compare
-    with the events the device sent. Exit status 0 only if they agree exactly."""
-    from myotwitch.store import open_store
-    from myotwitch.verify import VerifyError, format_verification, verify_session
+    with the events the device sent.
 
-    with _user_errors(), open_store(_db_path(db)) as store:
+    Exit status: 0 if they agree exactly, 1 if they differ, 2 if there is nothing to
+    compare (no such session, recorded without --raw)."""
+    from myotwitch.verify import format_verification, verification_json, verify_session
+
+    with store_for_reading(db) as store:
+        if store is None:
+            fail("no sessions yet (no store): record one with `myotwitch record --raw`")
         if session is None:
             session = store.latest_session_id()
             if session is None:
-                raise click.ClickException("no sessions yet in %s" % store.path)
-        try:
+                fail("no sessions yet in %s" % store.path)
+        with errors():
             v = verify_session(store, session)
-        except VerifyError as e:
-            raise click.ClickException(str(e)) from None
-    click.echo("session %d" % session)
-    for line in format_verification(v, all_rows):
-        click.echo(line)
+    if as_json:
+        emit_json(dict(verification_json(v), session_id=session))
+    else:
+        click.echo("session %d" % session)
+        for line in format_verification(v, all_rows):
+            click.echo(line)
     if not v.agree:
-        ctx.exit(1)
+        raise click.exceptions.Exit(EXIT_FINDING)
+
+
+COMMANDS = [replay, verify]

@@ -1,0 +1,81 @@
+"""The device's flash log and the events in the store: `pull`, `events`."""
+
+from __future__ import annotations
+
+import click
+
+from myotwitch.cli.common import (
+    EXIT_DEVICE, ProgressBar, db_option, device, emit_json, emit_jsonl, fail, json_option,
+    port_option, store_for_reading, store_for_writing)
+
+
+@click.command()
+@port_option
+@db_option
+@json_option
+@click.option("--erase", is_flag=True,
+              help="Afterwards free the device's log up to the last record stored (only once it "
+                   "is committed here).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def pull(port, db, as_json, erase, quiet):
+    """Download new records from the device's flash log into the store (resumable; nothing is
+    stored twice)."""
+    from myotwitch.pull import format_pull, pull_json, pull_log
+    from myotwitch.record import sigterm_as_interrupt
+
+    with store_for_writing(db) as store, device(port) as dev, sigterm_as_interrupt():
+        try:
+            if quiet or as_json:
+                res = pull_log(dev, store, erase=erase)
+            else:
+                with ProgressBar("pulling") as bar:
+                    res = pull_log(dev, store, erase=erase, progress=bar)
+        except KeyboardInterrupt:
+            fail("interrupted: what was pulled so far is saved; run pull again to go on",
+                 EXIT_DEVICE)
+        if as_json:
+            emit_json(pull_json(res, store.path))
+        else:
+            click.echo(format_pull(res, store.path))
+
+
+@click.command()
+@db_option
+@json_option
+@click.option("--device", "-d", default=None, metavar="ID",
+              help="Only this device (its device id, or its board name).")
+@click.option("--since", default=None, metavar="TIME",
+              help="Only events at or after TIME (ISO 8601, e.g. 2026-05-01 or 2026-05-01T08:00; "
+                   "local time unless it has an offset).")
+@click.option("--until", default=None, metavar="TIME", help="Only events before TIME.")
+@click.option("--kind", "-k", multiple=True,
+              type=click.Choice(["twitch", "burst", "contraction", "artifact"]),
+              help="Only these kinds (repeatable).")
+@click.option("--channel", "-c", type=click.IntRange(0, 3), multiple=True,
+              help="Only these channels (repeatable).")
+@click.option("--limit", "-n", type=click.IntRange(min=1, max=10**9), default=None,
+              help="At most N events (the newest).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="json: one JSON object per line (the same as --json).")
+def events(db, as_json, device, since, until, kind, channel, limit, fmt):
+    """List stored events (recorded live or pulled from the log), oldest first."""
+    from myotwitch.events import EventFilter, format_events, parse_time, query_events
+
+    try:
+        flt = EventFilter(device=device, since_ms=parse_time(since) if since else None,
+                          until_ms=parse_time(until) if until else None, kinds=list(kind),
+                          channels=list(channel), limit=limit)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    with store_for_reading(db) as store:
+        rows = query_events(store, flt) if store is not None else []
+    if as_json or fmt == "json":
+        emit_jsonl(rows)
+        return
+    for line in format_events(rows, fmt):
+        click.echo(line)
+    if fmt == "table" and not rows:
+        click.echo("no events match", err=True)
+
+
+COMMANDS = [pull, events]
