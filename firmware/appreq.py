@@ -26,7 +26,8 @@ def handle(app, msg):
         elif t == mp.TIME_SET:
             fields = {"ref": msg.seq, "boot_id": app.boot_id,
                       "sample_index": app.ring.write_index & 0xFFFFFFFF, "fs": app.fs,
-                      "unix_ms": f["unix_ms"]}
+                      "unix_ms": f["unix_ms"],
+                      "dropped": app.dropped + getattr(app.hal, "dropped", 0)}
             app.log.add(mp.TIME, fields)
             link.send(mp.TIME, fields)
         elif t == mp.MARK:

@@ -254,6 +254,8 @@ add("time_set", P.TIME_SET, 14, {"unix_ms": 1764028800000})
 add("time_set_max", P.TIME_SET, 15, {"unix_ms": 2**64 - 1})
 add("time", P.TIME, 60, {"ref": 14, "boot_id": BOOT, "sample_index": 3600123, "fs": 1000,
                          "unix_ms": 1764028800000})
+add("time_with_dropped", P.TIME, 61, {"ref": 15, "boot_id": BOOT, "sample_index": 3600123,
+                                      "fs": 1000, "unix_ms": 1764028800000, "dropped": 1669})
 
 # ---- evolution: unknown type, trailing bytes of a newer sender
 add_raw("unknown_type_0x7f", P.encode_frame(0x7F, 70, b"\x01\x02\x00\x03"))

@@ -82,7 +82,7 @@ SCHEMA = {
     LOG_CHUNK: ("LOG_CHUNK", "ref:I flags:B oldest_seq:I next_seq:I records:y#"),
     LOG_ERASE: ("LOG_ERASE", "up_to_seq:I"),
     TIME_SET: ("TIME_SET", "unix_ms:Q"),
-    TIME: ("TIME", "ref:I boot_id:I sample_index:I fs:H unix_ms:Q"),
+    TIME: ("TIME", "ref:I boot_id:I sample_index:I fs:H unix_ms:Q | dropped:I"),
 }
 
 

@@ -35,8 +35,12 @@ def fill(path, n_sessions=1):
         s.add_events(sid, dev, 42, [
             {"seq": 10 * k + i, "onset": 1000 * i, "duration": 12, "kind": kind, "channel": 0,
              "peak": 300, "area": 700} for i, kind in enumerate([0, 0, 0, 0, 1, 3])])
-        s.add_status(sid, dev, 42, [{"uptime_s": 120, "sample_index": 120_000 + k, "dropped": 7,
-                                     "noise": [11]}])
+        s.note_dropped(sid, 42, 100)  # the boot had dropped 100 before the session began
+        s.add_status(sid, dev, 42, [{"uptime_s": 60, "sample_index": 60_000 + k, "dropped": 103,
+                                     "noise": [11]},
+                                    {"uptime_s": 120, "sample_index": 120_000 + k, "dropped": 107,
+                                     "noise": [13]}])
+        s.note_dropped(sid, 42, 107)
         s.end_session(sid, ended_at=1_700_000_120 + k * 1000, end_reason="duration",
                       link_stats={"frames": 500, "lost_frames": 2, "lost_records": 0, "crc_errors": 1,
                                   "bad_frames": 0, "overruns": 0, "reboots": 0})
@@ -77,7 +81,8 @@ def test_summary_counts_and_describes(runner, tmp_path):
     assert "6 in all: 4 twitch, 1 burst, 0 contraction, 1 artifact" in out
     assert "twitches per minute: 2.00" in out  # 4 twitches in 2 min of device time
     assert "2 lost (sequence gaps)" in out and "1 CRC errors" in out
-    assert "Dropped samples (device, last status of each boot): 7" in out
+    assert "Dropped samples during the session: 7" in out  # its own, not the boot's 107
+    assert "Warning: the device dropped 7 samples" in out
     assert HEALTH_NOTE in out
     for word in ("normal", "abnormal", "ALS", "disease", "healthy"):
         assert word not in out

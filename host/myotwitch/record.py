@@ -93,6 +93,7 @@ class _Recorder:
         self.ranges: dict = {}  # boot_id -> [first, last] sample index seen since last flush
         self.counts = {"events": 0, "marks": 0, "status": 0, "samples": 0}
         self.boots: list = []
+        self.began: set = set()  # boots that started during the session
         self.seq_resets = 0
 
         hello = device.info or device.hello()
@@ -114,6 +115,7 @@ class _Recorder:
         if not first:
             self.flush()
             self.store.upsert_boot_from_hello(self.dev_id, hello)
+            self.began.add(hello.boot_id)
         self.boot = hello.boot_id
         self.fs = hello.fs
         self.boots.append(hello.boot_id)
@@ -139,6 +141,8 @@ class _Recorder:
             self._enter_boot(self.dev.hello())
             t = self.dev.time_set()
         self.store.set_boot_sync(self.dev_id, t["boot_id"], t["sync_ms"], t["sample_index"], t["rtt_ms"])
+        if "dropped" in t:  # firmware that says: the session's own drops are the difference
+            self.store.note_dropped(self.sid, self.boot, t["dropped"], self.boot in self.began)
         self._seen(t["sample_index"], t["sample_index"])
 
     def _seen(self, lo, hi):

@@ -161,6 +161,13 @@ MIGRATIONS: list[str] = [
         UNIQUE (device_id, from_seq)
     );
     """,
+    # 4 (issue 15, a session's own figures): the device's count of dropped samples of this
+    # boot when the session began (0 for a boot that began in the session) and at its last
+    # clock sync (TIME.dropped): what the session itself lost, not the boot's total
+    """
+    ALTER TABLE session_boots ADD COLUMN dropped_first INTEGER;
+    ALTER TABLE session_boots ADD COLUMN dropped_last INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -452,6 +459,36 @@ class Store:
             "UPDATE session_boots SET first_index=min(coalesce(first_index, ?), ?),"
             " last_index=max(coalesce(last_index, ?), ?) WHERE session_id=? AND boot_id=?",
             (first_index, first_index, last_index, last_index, session_id, boot_id))
+
+    def note_dropped(self, session_id, boot_id, dropped, begins=False) -> None:
+        """The device's dropped-sample count of this boot at a clock sync of the session (the
+        first one sets where the session began; `begins`: the boot began in the session)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE session_boots SET dropped_first=coalesce(dropped_first, ?),"
+                " dropped_last=? WHERE session_id=? AND boot_id=?",
+                (0 if begins else dropped, dropped, session_id, boot_id))
+
+    def session_status_stats(self, session_id) -> list:
+        """Per boot of the session: its first and last STATUS `dropped` and the noise floors
+        (JSON lists) of every STATUS, in order."""
+        out = []
+        for b in self.conn.execute("SELECT boot_id FROM session_boots WHERE session_id=?",
+                                   (session_id,)):
+            rows = self.conn.execute(
+                "SELECT dropped, noise FROM status WHERE session_id=? AND boot_id=? ORDER BY id",
+                (session_id, b["boot_id"])).fetchall()
+            out.append({"boot_id": b["boot_id"], "statuses": len(rows),
+                        "dropped_first": rows[0]["dropped"] if rows else None,
+                        "dropped_last": rows[-1]["dropped"] if rows else None,
+                        "noise": [json.loads(r["noise"] or "[]") for r in rows]})
+        return out
+
+    def device_noise_history(self, device_id, before_session) -> list:
+        """Noise floors (JSON lists) of every STATUS this device sent in earlier sessions."""
+        return [json.loads(r["noise"] or "[]") for r in self.conn.execute(
+            "SELECT noise FROM status WHERE device_id=? AND session_id < ?",
+            (device_id, before_session))]
 
     def end_session(self, session_id, ended_at=None, link_stats=None, end_reason=None) -> None:
         with self.transaction():

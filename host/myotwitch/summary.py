@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 
-from myotwitch.formats import hex_id, iso
+from myotwitch.formats import hex_id, iso, safe
 from myotwitch.protocol import myoproto as mp
 from myotwitch.rawfile import sidecar_path
 
@@ -43,11 +43,17 @@ def session_summary(store, session_id=None) -> dict:
     minutes = (sample_seconds or host_seconds or 0) / 60.0
     rates = {k: (n / minutes if minutes > 0 else None) for k, n in counts.items()}
 
-    last_status = store.last_status_per_boot(session_id)
-    dropped = sum(r["dropped"] for r in last_status)
-    noise = None
-    if last_status:
-        noise = json.loads(last_status[-1]["noise"] or "[]")
+    dropped, dropped_exact = _session_dropped(store, session_id)
+    noise, usual = _session_noise(store, session_id, s["device_id"])
+    warnings = []
+    if dropped:
+        warnings.append("the device dropped %d samples during this session (its processing fell "
+                        "behind): events in those stretches may be missing" % dropped)
+    for ch, (n, u) in enumerate(zip(noise or [], usual or [])):
+        if u and n > NOISE_WARN * u:
+            warnings.append("channel %d: noise floor %d, %.0fx this device's usual %d: check the "
+                            "electrodes' contact (gel, skin, cable) and mains nearby"
+                            % (ch, n, n / u, u))
 
     raw = None
     rp = store.raw_path(session_id)
@@ -71,12 +77,50 @@ def session_summary(store, session_id=None) -> dict:
         "rate_per_min": rates,
         "marks": len(store.marks(session_id)),
         "status_reports": len(store.status_rows(session_id)),
-        "dropped_samples": dropped,
-        "noise": noise,
+        "dropped_samples": dropped, "dropped_exact": dropped_exact,
+        "noise": noise, "usual_noise": usual,
+        "warnings": warnings,
         "link": json.loads(s["link_stats"]) if s["link_stats"] else None,
         "raw": raw,
         "notes": s["notes"],
     }
+
+
+NOISE_WARN = 3  # a session's noise floor this many times the device's usual gets a warning
+
+
+def _session_dropped(store, session_id):
+    """(samples the device dropped during the session, exact?). Exact from the dropped counts
+    at the session's clock syncs (TIME.dropped); for firmware that does not send them, the
+    growth between the session's first and last STATUS of each boot (a lower bound)."""
+    total, exact = 0, True
+    status = {r["boot_id"]: r for r in store.session_status_stats(session_id)}
+    for b in store.session_boots(session_id):
+        st = status.get(b["boot_id"], {})
+        if b["dropped_first"] is not None:
+            end = max(b["dropped_last"], st.get("dropped_last") or 0)
+            total += end - b["dropped_first"]
+        elif st.get("statuses"):
+            total += st["dropped_last"] - st["dropped_first"]
+            exact = False
+    return total, exact
+
+
+def _median_per_channel(lists):
+    import statistics
+
+    width = max((len(x) for x in lists), default=0)
+    return [int(statistics.median(x[ch] for x in lists if len(x) > ch)) for ch in range(width)]
+
+
+def _session_noise(store, session_id, device_id):
+    """(median noise floor per channel in the session, the device's usual: the median over its
+    earlier sessions, None with fewer than 10 earlier STATUS reports)."""
+    lists = [n for r in store.session_status_stats(session_id) for n in r["noise"] if n]
+    noise = _median_per_channel(lists) if lists else None
+    history = [n for n in store.device_noise_history(device_id, session_id) if n]
+    usual = _median_per_channel(history) if len(history) >= 10 else None
+    return noise, usual
 
 
 def summary_json(sm: dict) -> dict:
@@ -127,9 +171,14 @@ def format_summary(sm: dict) -> str:
                      % (link["frames"], link["lost_frames"], link["lost_records"], link["crc_errors"],
                         link["bad_frames"] + link.get("overruns", 0), link["reboots"],
                         "" if link["reboots"] == 1 else "s"))
-    lines.append("Dropped samples (device, last status of each boot): %d" % sm["dropped_samples"])
+    lines.append("Dropped samples during the session: %d%s" % (
+        sm["dropped_samples"], "" if sm["dropped_exact"] else " (at least: the firmware does not "
+                                                               "report them at clock syncs)"))
     if sm["noise"]:
-        lines.append("Noise floor per channel: %s" % ", ".join(str(n) for n in sm["noise"]))
+        lines.append("Noise floor per channel (median): %s%s" % (
+            ", ".join(str(n) for n in sm["noise"]),
+            "; this device's usual: %s" % ", ".join(str(n) for n in sm["usual_noise"])
+            if sm["usual_noise"] else ""))
     raw = sm["raw"]
     if raw:
         if "samples" in raw:
@@ -138,5 +187,9 @@ def format_summary(sm: dict) -> str:
                             "" if len(raw["channels"]) == 1 else "s", raw["gap_samples"]))
         else:
             lines.append("Raw: %s (missing)" % raw["path"])
+    if sm["notes"]:
+        lines.append("Notes: %s" % safe(sm["notes"]))
+    for w in sm["warnings"]:
+        lines.append("Warning: " + w)
     lines.append(HEALTH_NOTE)
     return "\n".join(lines)
