@@ -225,3 +225,34 @@ def test_a_session_without_recorded_settings_is_not_called_verified(tmp_path):
     r = _verify(tmp_path / "m.db", sid)
     assert r.exit_code == 1
     assert "NOT recorded with the session" in r.output and "UNVERIFIED" in r.output
+
+
+def test_replay_of_a_session_and_of_its_raw_file(recorded, tmp_path):
+    """People tune the detector on their own recordings: `replay SESSION` runs with the settings
+    the device used and finds what the device sent; the raw file replays the same; --compare
+    with --config shows two settings side by side; nothing in the store changes."""
+    db, result = recorded
+    db = _copy(db, tmp_path)
+    before = db.read_bytes()
+    with open_store(db) as store:
+        sent = {(e["onset"], e["kind"], e["duration"]) for e in store.events(result.session_id)}
+        raw = store.raw_path(result.session_id)
+    runner = CliRunner()
+    r = runner.invoke(main, ["replay", str(result.session_id), "--db", str(db), "--json"])
+    assert r.exit_code == 0, r.output
+    found = [json.loads(x) for x in r.output.splitlines()]
+    assert found and all(e["settings"] == "recorded" and "boot_id" in e for e in found)
+    again = {(e["onset"], detect.KIND_NAMES.index(e["kind"]), e["duration"]) for e in found}
+    assert len(sent & again) >= 0.8 * len(sent)  # the device's own events, in its sample time
+    r = runner.invoke(main, ["replay", str(raw), "--json"])
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["onset"] for x in r.output.splitlines()] == [e["onset"] for e in found]
+    cfg = tmp_path / "low.json"
+    cfg.write_text('{"det_thresh": 48}')
+    r = runner.invoke(main, ["--db", str(db), "replay", str(result.session_id), "--compare",
+                             "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert "recorded" in r.output and "low.json" in r.output and "differ between the 2" in r.output
+    assert db.read_bytes() == before
+    r = runner.invoke(main, ["--db", str(db), "replay", "99"])
+    assert r.exit_code == 2 and "no session 99" in r.output

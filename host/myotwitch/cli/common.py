@@ -60,7 +60,8 @@ def _exit_code_of(e: BaseException) -> int | None:
         return EXIT_INPUT
     for mod, name in (("myotwitch.recordings", "RecordingError"), ("myotwitch.readers", "ReaderError"),
                       ("myotwitch.detparams", "ParamError"), ("myotwitch.boards", "BoardError"),
-                      ("myotwitch.verify", "VerifyError"), ("myotwitch.sim", "SimError")):
+                      ("myotwitch.verify", "VerifyError"), ("myotwitch.sim", "SimError"),
+                      ("myotwitch.replay", "SourceError")):
         cls = getattr(sys.modules.get(mod), name, None)
         if cls is not None and isinstance(e, cls):
             return EXIT_INPUT

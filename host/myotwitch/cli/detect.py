@@ -9,77 +9,100 @@ from myotwitch.cli.common import (
     fail, json_option, print_table, safe, store_for_reading, table)
 
 
-def _pick(signals, channel):
-    if channel is None:
-        return list(enumerate(signals))
-    names = [s.name for s in signals]
-    if channel.isdigit():
-        i = int(channel)
-        if i < len(signals):
-            return [(i, signals[i])]
-    elif channel in names:
-        i = names.index(channel)
-        return [(i, signals[i])]
-    raise click.BadParameter("no channel %r; this recording has %s" % (
-        safe(channel), ", ".join("%d (%s)" % (i, safe(n)) for i, n in enumerate(names))),
-        param_hint="--channel")
-
-
 @click.command()
 @click.argument("recording", shell_complete=complete_recording)
+@db_option
 @json_option
 @click.option("--fs", type=float, default=None, metavar="HZ",
               help="Sample rate, for formats that carry none (CSV without a time column, NPY).")
 @click.option("--channel", "-c", default=None, metavar="N|NAME",
               help="Only this channel: its number (from 0) or its name. Default: all.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              metavar="FILE", help='JSON of detector settings, e.g. {"det_thresh": 60}; '
-                                   "the rest keep the device's defaults.")
-def replay(recording, as_json, fs, channel, config_file):
+@click.option("--config", "config_files", type=click.Path(dir_okay=False), multiple=True,
+              metavar="FILE", help='JSON of detector settings, e.g. {"det_thresh": 60}; the rest '
+                                   "keep the defaults. Repeat to compare settings side by side.")
+@click.option("--compare", is_flag=True,
+              help="Also run the settings the session was recorded with (the defaults for a "
+                   "file) and show them beside those of --config.")
+def replay(recording, db, as_json, fs, channel, config_files, compare):
     """Run the device's detector on RECORDING and print the events it finds.
 
-    RECORDING is a bundled recording's name (e.g. biosppy_emg_bursts) or a file: CSV (with
-    or without a header row), NPY, WAV or EDF/EDF+, holding integer ADC counts.
+    RECORDING is a session id (one recorded with `record --raw`: by default it runs with the
+    settings the device used), a raw file of such a session (raw/N.i16), a bundled recording's
+    name (e.g. biosppy_emg_bursts), or a file of integer ADC counts: CSV (with or without a
+    header row), NPY, WAV or EDF/EDF+. Onsets are in the device's sample time. With several
+    settings (--config repeated, or --compare), the counts and the events they disagree on
+    are shown side by side; --json then labels each event with its settings.
     """
-    from collections import Counter
+    from myotwitch import replay as rp
+    from myotwitch.detparams import describe, load_config
 
-    from myotwitch import detect, recordings
-    from myotwitch.detparams import check_params, describe, load_config
-    from myotwitch.protocol import myoproto as mp
-
+    with store_for_reading(db) as store, errors():
+        src = rp.pick_channel(rp.open_source(recording, store=store, fs=fs), channel)
+    baseline = "recorded" if src.kind == "session" else "defaults"
+    settings = [(baseline, None)] if compare or not config_files else []
     with errors():
-        signals = recordings.signals(recording, fs)
-        params = load_config(config_file) if config_file else check_params({})
-    counts: Counter = Counter()
-    total_s = 0.0
-    chosen = _pick(signals, channel)
-    rows = []
-    for ch, sig in chosen:
-        if sig.fs != int(sig.fs):
-            fail("%s: channel %s is sampled at %g Hz; the detector needs a whole number of Hz"
-                 % (safe(recording), safe(sig.name), sig.fs))
-        rate = int(sig.fs)
-        total_s = max(total_s, len(sig.samples) / rate)
-        with errors():
-            ev = detect.detect(sig.samples, rate, params, channel=ch)
-        for d in detect.events_to_dicts(ev, rate):
-            d["channel_name"] = sig.name
-            rows.append(d)
-            counts[d["kind"]] += 1
-    rows.sort(key=lambda d: (d["onset_s"], d["channel"]))
+        settings += [(f, load_config(f)) for f in config_files]
+        res = rp.replay(src, settings)
     if as_json:
-        emit_jsonl(rows)
+        emit_jsonl(res.events)
         return
-    if rows:
+    if len(settings) == 1:
+        _one(res)
+    else:
+        _side_by_side(res)
+    gaps = ("; %d gap(s) of lost samples, the detector restarted after each" % src.gaps
+            if src.gaps else "")
+    where = "%.1f s of %d channel(s) of %s" % (src.duration_s, len(src.channels), safe(src.label))
+    if len(settings) == 1:
+        params = settings[0][1]
+        how = describe(params) if params is not None else (
+            "as recorded" if src.kind == "session" else "default settings")
+        click.echo("%d events in %s; detector %s%s" % (len(res.events), where, how, gaps))
+    else:
+        click.echo("%d event(s) differ between the %d settings, in %s%s"
+                   % (len(res.differences()), len(settings), where, gaps))
+
+
+def _kinds(counts) -> str:
+    return ", ".join("%d %s" % (n, k) for k, n in counts.items() if n)
+
+
+def _one(res):
+    if res.events:
         t = table("ch>", "name", "onset s>", "offset s>", "dur ms>", "kind", "peak>", "area>")
-        for d in rows:
+        for d in res.events:
             t.add_row(str(d["channel"]), safe(d["channel_name"])[:8], "%.3f" % d["onset_s"],
                       "%.3f" % d["offset_s"], "%.1f" % d["duration_ms"], d["kind"],
                       str(d["peak"]), str(d["area"]))
         print_table(t)
-    kinds = ", ".join("%d %s" % (counts[k], k) for k in mp.KIND_NAMES if counts[k])
-    click.echo("%d events in %.1f s of %d channel(s)%s; detector %s" % (
-        len(rows), total_s, len(chosen), ": " + kinds if kinds else "", describe(params)))
+    kinds = _kinds(res.counts(res.labels[0]))
+    if kinds:
+        click.echo("by kind: " + kinds)
+
+
+def _side_by_side(res):
+    from myotwitch import replay as rp
+    from myotwitch.protocol import myoproto as mp
+
+    names = ["ABCDEFGH"[i] if i < 8 else str(i) for i in range(len(res.labels))]
+    t = table("", "settings", *[k + ">" for k in mp.KIND_NAMES], "all>")
+    for n, label in zip(names, res.labels):
+        c = res.counts(label)
+        t.add_row(n, safe(label)[-30:], *[str(c[k]) for k in mp.KIND_NAMES],
+                  str(sum(c.values())))
+    print_table(t)
+    diffs = res.differences()
+    if not diffs:
+        click.echo("every event is the same under all settings")
+        return
+    click.echo("events that differ (the same event: same kind, onset within %d ms):"
+               % rp.MATCH_MS)
+    t = table("ch>", "onset s>", *names)
+    for ch, at, found in diffs:
+        t.add_row(str(ch), "%.3f" % at, *[
+            "%s %.0f ms" % (e["kind"], e["duration_ms"]) if e else "-"
+            for e in (found[lab] for lab in res.labels)])
+    print_table(t)
 
 
 @click.command()

@@ -1,0 +1,220 @@
+"""Replaying the device's detector on the host (`myotwitch replay`): on a bundled recording, a
+file of ADC counts, a raw file made by `record --raw` (`raw/N.i16`), or a recorded session by
+its id; with one or several detector settings, side by side.
+
+A source becomes *runs*: stretches of one channel whose samples are all real (a raw file's
+gaps, where frames were lost and zeros were written, end a run), each with the device's sample
+index of its first sample, so that onsets are in the device's own time. The detector starts
+afresh at each run, as it does at each stream start on the device.
+
+    src = open_source("3", store=store)           # session 3 (or a path, or a bundled name)
+    result = replay(src, [("recorded", None), ("mine.json", params)])
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from myotwitch import detect
+from myotwitch.detparams import check_params
+from myotwitch.protocol import myoproto as mp
+
+MATCH_MS = 25  # events of two settings this close (the bench's onset tolerance) are one event
+
+
+class SourceError(ValueError):
+    pass
+
+
+@dataclass
+class Run:
+    channel: int
+    name: str
+    fs: int
+    first_index: int
+    samples: np.ndarray
+    boot_id: int | None = None
+    recorded: dict | None = None  # the detector settings the device used, if known
+
+
+@dataclass
+class Source:
+    label: str  # what was asked for, e.g. "session 3" or a path
+    runs: list = field(default_factory=list)
+    duration_s: float = 0.0
+    gaps: int = 0  # stretches of zeros written for lost frames (each ends a run)
+    kind: str = "recording"  # recording | raw | session
+
+    @property
+    def channels(self) -> list:
+        return sorted({r.channel for r in self.runs})
+
+
+def _raw_runs(raw, recorded_by_boot=None) -> tuple[list, int]:
+    runs, gaps = [], 0
+    for si, seg in enumerate(raw.segments):
+        valid = raw.valid_mask(si)
+        for col, ch in enumerate(raw.channels):
+            ok = valid[:, col]
+            # runs of valid samples: where ok switches
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], ok.view(np.int8), [0]))))
+            gaps += max(0, len(edges) // 2 - 1)
+            for lo, hi in zip(edges[::2], edges[1::2]):
+                runs.append(Run(ch, "ch%d" % ch, seg.fs, seg.first_index + int(lo),
+                                seg.data[lo:hi, col], seg.boot_id,
+                                (recorded_by_boot or {}).get(seg.boot_id)))
+    return runs, gaps
+
+
+def _duration(runs) -> float:
+    return max((len(r.samples) / r.fs for r in runs), default=0.0)
+
+
+def open_raw(path) -> Source:
+    """A raw file of `record --raw` (the .i16, with its .json sidecar beside it)."""
+    from myotwitch.rawfile import load_raw, sidecar_path
+
+    path = Path(path)
+    if not sidecar_path(path).exists():
+        raise SourceError("%s: a raw file needs its sidecar %s (written by `record --raw`)"
+                          % (path, sidecar_path(path).name))
+    try:
+        raw = load_raw(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise SourceError("%s: not a readable myotwitch raw file (%s)" % (path, e)) from None
+    runs, gaps = _raw_runs(raw)
+    return Source(str(path), runs, sum(s.rows for s in raw.segments) / raw.fs, gaps, "raw")
+
+
+def open_session(store, session_id: int) -> Source:
+    """A session recorded with --raw: its raw file, with the detector settings it ran with."""
+    from myotwitch.rawfile import load_raw
+
+    if store is None or store.session(session_id) is None:
+        raise SourceError("no session %d%s (see `myotwitch sessions`)"
+                          % (session_id, " in %s" % store.path if store is not None else ""))
+    path = store.raw_path(session_id)
+    if path is None:
+        raise SourceError("session %d was recorded without raw samples: only sessions recorded "
+                          "with `record --raw` can be replayed" % session_id)
+    if not path.exists():
+        raise SourceError("session %d: its raw file %s is missing" % (session_id, path))
+    recorded = {}
+    for b in store.session_boots(session_id):
+        if b["detector_config"]:
+            recorded[b["boot_id"]] = check_params(json.loads(b["detector_config"]))
+    raw = load_raw(path)
+    runs, gaps = _raw_runs(raw, recorded)
+    return Source("session %d" % session_id, runs,
+                  sum(s.rows for s in raw.segments) / raw.fs, gaps, "session")
+
+
+def open_recording(name_or_path, fs=None) -> Source:
+    """A bundled recording by name, or a file of ADC counts (CSV, NPY, WAV, EDF)."""
+    from myotwitch import recordings
+
+    runs = []
+    for ch, sig in enumerate(recordings.signals(name_or_path, fs)):
+        if sig.fs != int(sig.fs):
+            raise SourceError("%s: channel %s is sampled at %g Hz; the detector needs a whole "
+                              "number of Hz" % (name_or_path, sig.name, sig.fs))
+        runs.append(Run(ch, sig.name, int(sig.fs), 0, sig.samples))
+    return Source(str(name_or_path), runs, _duration(runs))
+
+
+def open_source(what: str, store=None, fs=None) -> Source:
+    """`what`: an existing file (a raw file if it ends in .i16), a session id, or a bundled
+    recording's name."""
+    if not what:
+        raise SourceError("give a recording: a bundled name, a file, or a session id")
+    p = Path(what)
+    if p.is_file():
+        return open_raw(p) if p.suffix == ".i16" else open_recording(p, fs)
+    if what.isdigit():
+        return open_session(store, int(what))
+    return open_recording(what, fs)
+
+
+def pick_channel(src: Source, channel: str | None) -> Source:
+    if channel is None:
+        return src
+    names = {}
+    for r in src.runs:
+        names.setdefault(r.name, r.channel)
+    if channel.isdigit() and int(channel) in src.channels:
+        keep = int(channel)
+    elif channel in names:
+        keep = names[channel]
+    else:
+        raise SourceError("no channel %r; this recording has %s" % (
+            channel, ", ".join("%d (%s)" % (c, n) for n, c in sorted(names.items(),
+                                                                     key=lambda x: x[1]))))
+    src.runs = [r for r in src.runs if r.channel == keep]
+    return src
+
+
+@dataclass
+class Result:
+    source: Source
+    labels: list  # one per setting
+    params: list  # the settings each label ran with (None: each run's recorded settings)
+    events: list = field(default_factory=list)  # dicts, each with "settings" (its label)
+
+    def counts(self, label) -> dict:
+        out = {k: 0 for k in mp.KIND_NAMES}
+        for e in self.events:
+            if e["settings"] == label:
+                out[e["kind"]] += 1
+        return out
+
+    def differences(self, ms=MATCH_MS) -> list:
+        """Events that not every setting found alike: [(channel, onset_s, {label: event or
+        None})], an event being the same under two settings if its onset is within `ms` and
+        its kind is the same."""
+        if len(self.labels) < 2:
+            return []
+        by_ch: dict = {}
+        for e in self.events:
+            by_ch.setdefault(e["channel"], []).append(e)
+        out = []
+        for ch, evs in sorted(by_ch.items()):
+            evs.sort(key=lambda e: e["onset_s"])
+            groups: list = []
+            for e in evs:
+                g = groups[-1] if groups else None
+                if g is not None and e["onset_s"] - g["t"] <= ms / 1000.0 \
+                        and e["settings"] not in g["by"]:
+                    g["by"][e["settings"]] = e
+                else:
+                    groups.append({"t": e["onset_s"], "by": {e["settings"]: e}})
+            for g in groups:
+                found = [g["by"].get(lab) for lab in self.labels]
+                kinds = {e["kind"] if e else None for e in found}
+                if len(kinds) > 1:
+                    out.append((ch, g["t"], dict(zip(self.labels, found))))
+        return out
+
+
+def replay(src: Source, settings) -> Result:
+    """Run the detector over every run of `src` once per setting: `settings` is a list of
+    (label, params or None); None means each run's recorded settings (the device's defaults
+    where nothing was recorded)."""
+    labels = [lab for lab, _ in settings]
+    res = Result(src, labels, [p for _, p in settings])
+    for label, params in settings:
+        for run in src.runs:
+            p = params if params is not None else (run.recorded or check_params({}))
+            ev = detect.detect(run.samples, run.fs, p, channel=run.channel,
+                               first_index=run.first_index, flush=True)
+            for d in detect.events_to_dicts(ev, run.fs):
+                d["channel_name"] = run.name
+                d["settings"] = label
+                if run.boot_id is not None:
+                    d["boot_id"] = "%08x" % run.boot_id
+                res.events.append(d)
+    res.events.sort(key=lambda d: (d["onset_s"], d["channel"], labels.index(d["settings"])))
+    return res
