@@ -1,6 +1,10 @@
-"""`make demo`'s job end to end: virtual board, raw recording over the pty, summary, verify."""
+"""`make demo`'s job end to end: virtual board, raw recording over the pty, summary, verify, and
+the twitches found against the ones known to be in the bundled recording."""
 
-from myotwitch.demo import run_demo
+from click.testing import CliRunner
+
+from myotwitch.cli import main
+from myotwitch.demo import run_demo, twitch_check
 
 
 def test_demo_records_raw_and_the_host_reproduces_every_device_event(tmp_path):
@@ -11,3 +15,22 @@ def test_demo_records_raw_and_the_host_reproduces_every_device_event(tmp_path):
     assert sm["verify"]["agree"] and sm["verify"]["problems"] == 0
     assert sm["verify"]["matched"] > 0
     assert "Link:" in text and "Dropped samples" in text and "see a doctor" in text
+    tc = sm["twitch_check"]
+    assert tc["known"] == 24 and tc["found"] >= 20 and tc["other"] <= 3, tc
+    assert "Twitches: found %d of the 24 known" % tc["found"] in text
+
+
+def test_demo_keeps_its_session_where_it_says(tmp_path):
+    env = {"MYOTWITCH_DATA_DIR": str(tmp_path)}
+    r = CliRunner().invoke(main, ["demo", "--speed", "20"], env=env)
+    assert r.exit_code == 0, r.output
+    db = tmp_path / "demo" / "myotwitch.db"
+    assert "Kept in %s" % db in r.output and db.exists()
+    r = CliRunner().invoke(main, ["--db", str(db), "sessions", "--json"], env=env)
+    assert r.exit_code == 0 and '"notes": "myotwitch demo"' in r.output
+
+
+def test_twitch_check_matches_one_claim_per_twitch():
+    ev = [{"onset": o, "kind": k} for o, k in ((100, 0), (110, 0), (500, 1), (900, 2), (2000, 0))]
+    assert twitch_check([105, 505, 905], ev, 1000) == {
+        "known": 3, "found": 2, "other": 2, "tolerance_ms": 25}

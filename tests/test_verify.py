@@ -16,7 +16,7 @@ from myotwitch.demo import stop_when_board_ends
 from myotwitch.link import Device
 from myotwitch.readers import read_file
 from myotwitch.record import record_session
-from myotwitch.recordings import load_default
+from myotwitch.recordings import load, load_default
 from myotwitch.sim import SimBoard
 from myotwitch.store import open_store
 from myotwitch.verify import format_verification, verify_session
@@ -141,9 +141,10 @@ def test_replay_prints_the_same_events_as_the_twin(tmp_path):
     for g, w in zip(got, want):
         for k in ("onset_s", "offset_s", "duration_ms", "kind", "peak", "channel"):
             assert g[k] == w[k]
-    r = CliRunner().invoke(main, ["replay", "biosppy_emg_bursts", "--channel", "emg"])
+    r = CliRunner().invoke(main, ["replay", rec.name, "--channel", "emg"])
     assert r.exit_code == 0, r.output
-    assert r.output.splitlines()[-1].startswith("%d events in 63.9 s of 1 channel(s)" % len(want))
+    assert r.output.splitlines()[-1].startswith("%d events in %.1f s of 1 channel(s)"
+                                                % (len(want), rec.duration_s))
 
 
 def test_replay_config_is_checked_against_the_firmware_ranges(tmp_path):
@@ -180,7 +181,7 @@ def _made_session(tmp_path, gap=None, config=True, before=True):
     samples from index 500 (minus the frames in `gap`), and the events the device would send."""
     from myotwitch.rawfile import RawWriter
 
-    x = load_default().samples[:, 0]
+    x = load("biosppy_emg_bursts").samples[:, 0]  # bursts: events that last, next to a gap
     first = 500
     store = open_store(tmp_path / "m.db")
     dev = store.upsert_device("virtual", key="made")

@@ -20,6 +20,7 @@ from myotwitch.summary import format_summary, session_summary
 from myotwitch.verify import format_verification, verify_session
 
 DEFAULT_SPEED = 10.0
+DEMO_RECORDING = "rest_with_twitches"  # real rest EMG with injected twitches whose times are known
 MAX_SECONDS = 110.0  # host seconds: the demo stays under two minutes whatever the recording
 
 
@@ -90,10 +91,8 @@ def run_demo(speed: float = DEFAULT_SPEED, db=None, echo=print, recording=None,
     from myotwitch.sim import SimBoard
 
     db = Path(db) if db else demo_store_path()
-    echo("starting a virtual board (bundled recording, %gx speed)..." % speed)
-    board_kw = {"speed": speed, "once": True}
-    if recording:
-        board_kw["recording"] = recording
+    echo("starting a virtual board (%s, %gx speed)..." % (recording or DEMO_RECORDING, speed))
+    board_kw = {"speed": speed, "once": True, "recording": recording or DEMO_RECORDING}
     with SimBoard(**board_kw) as board:
         stop = threading.Event()
         watcher = threading.Thread(target=_watch, args=(board, stop), daemon=True)
@@ -112,7 +111,8 @@ def run_demo(speed: float = DEFAULT_SPEED, db=None, echo=print, recording=None,
             sm = session_summary(store, result.session_id)
             echo("")
             echo(format_summary(sm))
-            check = check_raw_against_recording(store, result.session_id, recording)
+            check = check_raw_against_recording(store, result.session_id,
+                                                recording or DEMO_RECORDING)
             if check is not None:
                 same, total = check
                 echo("Raw check: %d of %d stored samples equal the recording%s"
@@ -124,8 +124,49 @@ def run_demo(speed: float = DEFAULT_SPEED, db=None, echo=print, recording=None,
             echo("Verify: " + format_verification(v)[-1])
             sm["verify"] = {"agree": v.agree, "matched": v.count("matched"),
                             "problems": v.problems}
+            known = known_twitches(recording or board.recording.name)
+            if known is not None:
+                found = twitch_check(known, store.events(result.session_id), hello.fs)
+                sm["twitch_check"] = found
+                echo("Twitches: found %d of the %d known to be in the recording (onset within "
+                     "%d ms); %d other twitch or burst claim(s)"
+                     % (found["found"], found["known"], TOLERANCE_MS, found["other"]))
             echo("Kept in %s: `myotwitch --db %s sessions` lists it" % (store.path, store.path))
             return sm
+
+
+TOLERANCE_MS = 25  # a claim within this of a known twitch's onset found it (as bench/ scores)
+
+
+def known_twitches(name):
+    """Onsets (sample index) of the twitches known to be in a bundled recording (its
+    annotations label them 'twitch'), or None when it has no such annotations."""
+    import csv
+
+    from myotwitch.recordings import bundled_dir
+
+    path = bundled_dir() / str(name) / "annotations.csv"
+    if not path.exists():
+        return None
+    with open(path, newline="") as f:
+        onsets = [int(r["onset_sample"]) for r in csv.DictReader(f) if r["label"] == "twitch"]
+    return onsets or None
+
+
+def twitch_check(known, events, fs) -> dict:
+    """Known twitches found by the device's twitch or burst events (nearest claim first, one
+    claim per twitch) and the claims left over."""
+    tol = TOLERANCE_MS * fs // 1000
+    claims = sorted(e["onset"] for e in events if e["kind"] in (mp.KIND_TWITCH, mp.KIND_BURST))
+    used = set()
+    found = 0
+    for t in sorted(known):
+        near = [i for i, c in enumerate(claims) if abs(c - t) <= tol and i not in used]
+        if near:
+            used.add(min(near, key=lambda i: abs(claims[i] - t)))
+            found += 1
+    return {"known": len(known), "found": found, "other": len(claims) - len(used),
+            "tolerance_ms": TOLERANCE_MS}
 
 
 def demo_json(sm: dict) -> dict:

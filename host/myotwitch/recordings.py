@@ -16,7 +16,7 @@ import numpy as np
 from myotwitch.paths import data_dir
 from myotwitch.readers import ReaderError, Signal, read_csv, read_file
 
-DEFAULT = "biosppy_emg_bursts"
+DEFAULT = "rest_with_twitches"  # real rest EMG with injected twitches (the demo's)
 
 
 RecordingError = ReaderError  # the name callers of load() already catch
