@@ -116,4 +116,4 @@ def test_cli_boards_lists_and_checks(tmp_path):
     bad["adc"]["pins"] = [4]
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     r = CliRunner().invoke(main, ["boards", "--check", str(tmp_path / "bad.json")])
-    assert r.exit_code == 2 and "adc.pins[0]: GPIO4 is not an ADC1 pin" in r.output
+    assert r.exit_code == 1 and "adc.pins[0]: GPIO4 is not an ADC1 pin" in r.output  # a finding

@@ -58,3 +58,48 @@ def test_text_lines_and_render():
     for word in ("twitches/min", "noise floor", "dropped samples", "lost (seq gaps)", "CRC errors",
                  "recent events", "virtual"):
         assert word in out
+
+
+def test_live_view_fits_80_columns_and_says_device_time_like_the_events():
+    st = MonitorState(HELLO)
+    st.update(status(54_000))
+    st.update(event(7, 79_387))
+    console = Console(record=True, width=80)
+    console.print(render(st, LinkStats(frames=12)))
+    out = console.export_text()
+    assert all(len(line.rstrip()) <= 80 for line in out.splitlines())
+    for word in ("twitches/min", "contraction", "artifact", "dropped samples", "noise floor"):
+        assert word in out  # whole labels, none cut to "twitc…"
+    assert "…" not in out
+    # the clock is the device's, as in the events' "at" column: 79 s, not the 25 s watched
+    assert "device clock 79 s (watched 25 s)" in out and "79.387" in out
+
+
+def test_escape_sequences_from_the_device_do_not_reach_the_terminal():
+    from myotwitch.monitor import message_json
+
+    hostile = HelloInfo(fw_version="1.0\x1b[2J", build_hash="00" * 8, proto=1,
+                        board="\x1b]0;owned\x07calf", channels=1, fs=1000, config_hash=1, boot_id=1)
+    st = MonitorState(hostile)
+    console = Console(record=True, width=80)
+    console.print(render(st, LinkStats()))
+    out = console.export_text()
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;owned\\x07calf" in out
+    assert message_json(event(3, 2000), st)["kind"] == "twitch"
+
+
+def test_monitor_on_the_virtual_board_shows_events_within_five_seconds(tmp_path):
+    """`--port sim` plays fast enough (10x) that a five-second look shows the product working."""
+    import json
+
+    from click.testing import CliRunner
+
+    from myotwitch.cli import main
+
+    r = CliRunner().invoke(main, ["--port", "sim", "monitor", "--duration", "5", "--json"],
+                           env={"MYOTWITCH_DATA_DIR": str(tmp_path)})
+    assert r.exit_code == 0, r.output
+    msgs = [json.loads(line) for line in r.stdout.splitlines()]
+    kinds = [m["kind"] for m in msgs if m["type"] == "EVENT"]
+    assert len(kinds) >= 3 and "twitch" in kinds
+    assert {m["type"] for m in msgs} >= {"EVENT", "STATUS"}

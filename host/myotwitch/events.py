@@ -10,7 +10,7 @@ import io
 import json
 from dataclasses import dataclass, field
 
-from myotwitch.formats import safe
+from myotwitch.formats import iso_ms, safe
 from myotwitch.protocol import myoproto as mp
 
 COLUMNS = ("device", "boot_id", "seq", "time", "onset", "kind", "channel", "duration_ms", "peak",
@@ -75,7 +75,7 @@ def query_events(store, flt: EventFilter) -> list[dict]:
         fs = r["fs"] or 0
         out.append({
             "device": r["device"], "boot_id": "%08x" % r["boot_id"], "seq": r["seq"],
-            "time": _iso(r["onset_unix_ms"]), "unix_ms": r["onset_unix_ms"], "onset": r["onset"],
+            "time": iso_ms(r["onset_unix_ms"]), "unix_ms": r["onset_unix_ms"], "onset": r["onset"],
             "kind": mp.KIND_NAMES[r["kind"]] if 0 <= r["kind"] < 4 else str(r["kind"]),
             "channel": r["channel"],
             "duration_ms": round(r["duration"] * 1000 / fs, 1) if fs else None,
@@ -83,10 +83,13 @@ def query_events(store, flt: EventFilter) -> list[dict]:
     return out
 
 
-def _iso(ms):
-    if ms is None:
-        return "unsynced"
-    return dt.datetime.fromtimestamp(ms / 1000).astimezone().isoformat(timespec="milliseconds")
+UNSYNCED = "unsynced"  # how a table or CSV shows an event of a boot without a clock sync
+
+
+def _cell(r, c):
+    if c == "time":
+        return r["time"] or UNSYNCED
+    return "" if r[c] is None else r[c]
 
 
 def format_events(rows: list[dict], fmt: str):
@@ -100,7 +103,7 @@ def format_events(rows: list[dict], fmt: str):
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(COLUMNS)
         for r in rows:
-            w.writerow([r[c] if r[c] is not None else "" for c in COLUMNS])
+            w.writerow([_cell(r, c) for c in COLUMNS])
         yield buf.getvalue().rstrip("\n")
         return
     if not rows:
@@ -111,6 +114,6 @@ def format_events(rows: list[dict], fmt: str):
     yield head
     for r in rows:
         yield ("%-10s %-8s %7d  %-29s %10d  %-11s %2d %8s %6d %6d  %s" % (
-            safe(r["device"])[:10], r["boot_id"], r["seq"], r["time"], r["onset"], r["kind"],
+            safe(r["device"])[:10], r["boot_id"], r["seq"], r["time"] or UNSYNCED, r["onset"], r["kind"],
             r["channel"], "-" if r["duration_ms"] is None else "%.0f" % r["duration_ms"],
             r["peak"], r["area"], r["source"]))

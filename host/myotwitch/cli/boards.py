@@ -2,10 +2,11 @@
 
 import click
 
-from myotwitch.cli.common import emit_jsonl, errors, json_option, print_table, safe, table
+from myotwitch.cli.common import (
+    EXIT_FINDING, emit_jsonl, errors, fail, json_option, print_table, safe, table)
 
 
-@click.command("boards")
+@click.command("boards", short_help="The supported boards, their pins and wiring.")
 @json_option
 @click.option("--wiring", is_flag=True, help="Print each board's wiring table (Markdown).")
 @click.option("--check", "check_path", type=click.Path(exists=True, dir_okay=False),
@@ -13,15 +14,18 @@ from myotwitch.cli.common import emit_jsonl, errors, json_option, print_table, s
 def boards(as_json, wiring, check_path):
     """List the supported boards: chip, front end, sample rate, channels, pins.
 
-    --json prints one full definition per line."""
-    from myotwitch.boards import load_all, load_file, wiring_markdown
+    --json prints one full definition per line. --check exits 1 if the file has a problem."""
+    from myotwitch.boards import BoardError, load_all, load_file, wiring_markdown
 
-    with errors():
-        if check_path:
+    if check_path:
+        try:
             b = load_file(check_path)
-            click.echo("%s: ok (%s, %s, %d Hz, %d channel(s))"
-                       % (safe(check_path), b.chip, b.front_end, b.fs, b.channels))
-            return
+        except BoardError as e:  # what --check is for: a finding, not a usage error
+            fail(str(e), EXIT_FINDING)
+        click.echo("%s: ok (%s, %s, %d Hz, %d channel(s))"
+                   % (safe(check_path), b.chip, b.front_end, b.fs, b.channels))
+        return
+    with errors():
         found = load_all()
     if as_json:
         emit_jsonl(b.data for b in found)

@@ -9,7 +9,7 @@ from myotwitch.cli.common import (
     fail, json_option, print_table, safe, store_for_reading, table)
 
 
-@click.command()
+@click.command(short_help="Run the detector on a recording, file or session.")
 @click.argument("recording", shell_complete=complete_recording)
 @db_option
 @json_option
@@ -105,7 +105,7 @@ def _side_by_side(res):
     print_table(t)
 
 
-@click.command()
+@click.command(short_help="Re-check a session's detections on its raw samples.")
 @db_option
 @json_option
 @click.argument("session", type=click.IntRange(min=1), required=False,

@@ -16,7 +16,7 @@ def hello_json(hello, port) -> dict:
             "boot_id": hex_id(hello.boot_id)}
 
 
-@click.command()
+@click.command(short_help="What the board says about itself.")
 @port_option
 @json_option
 def info(port, as_json):
@@ -31,12 +31,12 @@ def info(port, as_json):
             click.echo("%-12s %s" % (name, safe(value)))
 
 
-@click.group()
+@click.group(short_help="Read and change the board's settings.")
 def config():
     """Read and change the board's settings (typed as the board reports them)."""
 
 
-@config.command("show")
+@config.command("show", short_help="Every setting with its value and type.")
 @port_option
 @json_option
 def config_show(port, as_json):
@@ -54,7 +54,7 @@ def config_show(port, as_json):
                                           type_name(values[key])))
 
 
-@config.command("keys")
+@config.command("keys", short_help="What each detector setting means (no board needed).")
 @json_option
 def config_keys(as_json):
     """What each detector setting means: unit, range and default (no board needed).
@@ -74,7 +74,7 @@ def config_keys(as_json):
         click.echo("    " + r["meaning"])
 
 
-@config.command("get")
+@config.command("get", short_help="Print one setting's value.")
 @port_option
 @json_option
 @click.argument("key")
@@ -90,7 +90,7 @@ def config_get(port, as_json, key):
     click.echo(safe(format_value(values[key])))
 
 
-@config.command("set")
+@config.command("set", short_help="Set one or more settings (KEY=VALUE pairs).")
 @port_option
 @click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
 def config_set(port, pairs):
@@ -108,7 +108,7 @@ def config_set(port, pairs):
         click.echo("%s: %s -> %s" % (safe(key), safe(format_value(old)), safe(format_value(new))))
 
 
-@click.command()
+@click.command(short_help="Watch the board live (stores nothing).")
 @port_option
 @json_option
 @click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="S",
@@ -129,7 +129,7 @@ def monitor(port, as_json, duration, plain):
             run_monitor(dev, duration=duration, live=False if plain else None, echo=click.echo)
 
 
-@click.command()
+@click.command(short_help="List serial ports and which hold a board.")
 @json_option
 @click.option("--no-probe", is_flag=True,
               help="Do not ask ESP32-looking ports who they are (no bytes sent).")

@@ -6,7 +6,7 @@ from myotwitch.cli.common import (
     EXIT_DEVICE, complete_board, confirm, errors, fail, port_of, port_option, yes_option)
 
 
-@click.command("flash")
+@click.command("flash", short_help="Put MicroPython and the firmware on a board.")
 @click.option("--board", "-b", "board_name", required=True, metavar="BOARD",
               shell_complete=complete_board,
               help="Board name (see `myotwitch boards`) or path to a board file.")

@@ -9,7 +9,7 @@ from myotwitch.cli.common import (
     port_option, store_for_reading, store_for_writing)
 
 
-@click.command()
+@click.command(short_help="Download the board's flash log into the store.")
 @port_option
 @db_option
 @json_option
@@ -39,7 +39,7 @@ def pull(port, db, as_json, erase, quiet):
             click.echo(format_pull(res, store.path))
 
 
-@click.command()
+@click.command(short_help="List and filter stored events.")
 @db_option
 @json_option
 @click.option("--device", "-d", default=None, metavar="ID",

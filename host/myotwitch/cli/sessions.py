@@ -10,7 +10,7 @@ from myotwitch.cli.common import (
     port_option, print_table, safe, store_for_reading, store_for_writing, table)
 
 
-@click.command()
+@click.command(short_help="Record a session into the store.")
 @port_option
 @db_option
 @json_option
@@ -65,7 +65,7 @@ def session_row_json(r) -> dict:
             "raw": bool(r["raw_path"]), "end_reason": r["end_reason"], "notes": r["notes"]}
 
 
-@click.command()
+@click.command(short_help="List recorded sessions, newest first.")
 @db_option
 @json_option
 @click.option("--limit", "-n", type=click.IntRange(min=1, max=1_000_000), default=20,
@@ -95,7 +95,7 @@ def sessions(db, as_json, limit):
     print_table(t)
 
 
-@click.command()
+@click.command(short_help="Summarise a session: events, rate, link, warnings.")
 @db_option
 @json_option
 @click.argument("session", type=click.IntRange(min=1), required=False,

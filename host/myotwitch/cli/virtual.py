@@ -8,7 +8,7 @@ from myotwitch.cli.common import (
     complete_recording, db_option, db_of, emit_json, errors, fail, json_option)
 
 
-@click.command()
+@click.command(short_help="Run a virtual board (no hardware needed).")
 @click.argument("recording", required=False, shell_complete=complete_recording)
 @click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Playback speed: 1 is real time, 10 ten times faster, 0 as fast as it runs.")
@@ -71,7 +71,7 @@ def sim(recording, speed, board, fs, flash, once):
             claim.release()
 
 
-@click.command()
+@click.command(short_help="The whole chain on a virtual board, in seconds.")
 @db_option
 @json_option
 @click.option("--speed", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
