@@ -219,6 +219,16 @@ def test_sim_command_prints_the_port_and_stops_on_ctrl_c(tmp_path):
         assert port and port.startswith("/dev/")
         with Device.open(port) as dev:
             assert dev.hello().board == "virtual"
+            boot = dev.hello().boot_id
+        # While it runs, every --port sim command joins this board (not a second one on the
+        # same flash image), and a second `myotwitch sim` on that image is refused.
+        runner = CliRunner()
+        r = runner.invoke(main, ["--port", "sim", "info", "--json"], env={"MYOTWITCH_DATA_DIR":
+                                                                         str(tmp_path)})
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["boot_id"] == "%08x" % boot and "joining" in r.stderr
+        r = runner.invoke(main, ["sim"], env={"MYOTWITCH_DATA_DIR": str(tmp_path)})
+        assert r.exit_code == 2 and "already runs on %s" % port in r.output
         proc.send_signal(signal.SIGINT)
         out = proc.communicate(timeout=15)[0]
         assert proc.returncode == 0 and "stopping the virtual board" in out
