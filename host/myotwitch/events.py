@@ -93,7 +93,8 @@ def _cell(r, c):
 
 
 def format_events(rows: list[dict], fmt: str):
-    """Lines of output: 'table', 'csv' or 'json' (one object per line)."""
+    """Lines of output: 'csv' (a header row, then one row per event) or 'json' (one object
+    per line)."""
     if fmt == "json":
         for r in rows:
             yield json.dumps(r)
@@ -106,14 +107,3 @@ def format_events(rows: list[dict], fmt: str):
             w.writerow([_cell(r, c) for c in COLUMNS])
         yield buf.getvalue().rstrip("\n")
         return
-    if not rows:
-        return
-    head = ("%-10s %-8s %7s  %-29s %10s  %-11s %2s %8s %6s %6s  %s"
-            % ("device", "boot", "seq", "time", "onset", "kind", "ch", "dur ms", "peak", "area",
-               "source"))
-    yield head
-    for r in rows:
-        yield ("%-10s %-8s %7d  %-29s %10d  %-11s %2d %8s %6d %6d  %s" % (
-            safe(r["device"])[:10], r["boot_id"], r["seq"], r["time"] or UNSYNCED, r["onset"], r["kind"],
-            r["channel"], "-" if r["duration_ms"] is None else "%.0f" % r["duration_ms"],
-            r["peak"], r["area"], r["source"]))

@@ -158,10 +158,23 @@ class open_device:
             path = self._virtual_board()
         try:
             self.device = Device.open(path)
+            self._sync_clock()
         except BaseException:
+            if self.device is not None:
+                self.device.close()
             self._stop_board()
             raise
         return self.device
+
+    def _sync_clock(self):
+        # Every connection gives the running boot a wall-clock anchor: the device logs the
+        # TIME, so events of this boot pulled later get their time even if nobody records.
+        from myotwitch.link import DeviceError
+
+        try:
+            self.device.time_set()
+        except DeviceError:
+            pass
 
     def _virtual_board(self) -> str:
         from myotwitch.sim import Claim, SimBoard, default_flash_image

@@ -261,7 +261,6 @@ class _Puller:
             stalls = 0
             oldest, nxt = f["oldest_seq"], f["next_seq"]
             if first:
-                first = False
                 if nxt <= res.last_seq:
                     # The device numbers below what this store has: its log was wiped, or this
                     # is another board with the same name. Start over at its oldest record.
@@ -270,8 +269,10 @@ class _Puller:
                     lo = 0
                     reader.start(lo, lo + WINDOW - 1)
                     continue
+                first = False
+                self.base = max(lo, oldest)  # progress counts seq numbers from here to nxt
                 if self.progress is not None:
-                    self.progress.start(max(0, nxt - max(lo, oldest)))
+                    self.progress.start(max(0, nxt - self.base))
             if lo < oldest and res.last_seq >= 0 and not recs_before(res, oldest):
                 res.gaps.append((lo, oldest - 1, "dropped"))
             res.oldest_seq, res.next_seq = oldest, nxt
@@ -287,18 +288,20 @@ class _Puller:
             self.batch.extend(recs)
             if recs:
                 res.last_seq = recs[-1][1]
-            if self.progress is not None:
-                self.progress.update(res.records, len(recs))
             if f["flags"] & mp.CHUNK_LAST:
                 # The window is answered in full: nothing else exists up to its end (or up to
                 # the newest record, which is as far as the device could answer).
                 done_to = min(hi, nxt - 1)
                 if done_to > res.last_seq:
                     res.last_seq = done_to
+                if self.progress is not None:
+                    self.progress.update(res.last_seq + 1 - self.base, len(recs))
                 if hi >= nxt - 1:
                     return
                 lo = res.last_seq + 1
                 reader.start(lo, lo + WINDOW - 1)
+            elif self.progress is not None:
+                self.progress.update(res.last_seq + 1 - self.base, len(recs))
             if time.monotonic() - last_commit >= COMMIT_EVERY:
                 self.commit(res, res.last_seq, oldest, nxt)
                 last_commit = time.monotonic()
@@ -313,7 +316,8 @@ def pull_log(device: Device, store, erase=False, progress=None, chunk_timeout=CH
              max_retries=MAX_RETRIES) -> PullResult:
     """Download new log records from `device` into `store` (see the module docstring).
 
-    progress: an object with start(total_records) and update(done, just_added), or None.
+    progress: an object with start(total) and update(done, records_just_added), or None;
+    total and done count seq numbers (records and the gaps between them) of this download.
     Raises LinkError (LinkLost, LinkTimeout, PullError) after committing what was pulled.
     """
     return _Puller(device, store, progress).run(erase, chunk_timeout, max_retries)

@@ -6,7 +6,7 @@ import click
 
 from myotwitch.cli.common import (
     EXIT_DEVICE, ProgressBar, db_option, device, emit_json, emit_jsonl, fail, json_option,
-    port_option, store_for_reading, store_for_writing)
+    port_option, print_table, safe, store_for_reading, store_for_writing, table)
 
 
 @click.command(short_help="Download the board's flash log into the store.")
@@ -28,7 +28,7 @@ def pull(port, db, as_json, erase, quiet):
             if quiet or as_json:
                 res = pull_log(dev, store, erase=erase)
             else:
-                with ProgressBar("pulling") as bar:
+                with ProgressBar("pulling", unit="seq") as bar:
                     res = pull_log(dev, store, erase=erase, progress=bar)
         except KeyboardInterrupt:
             fail("interrupted: what was pulled so far is saved; run pull again to go on",
@@ -56,7 +56,8 @@ def pull(port, db, as_json, erase, quiet):
 @click.option("--limit", "-n", type=click.IntRange(min=1, max=10**9), default=None,
               help="At most N events (the newest).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="json: one JSON object per line (the same as --json).")
+              show_default=True, help="table: for people (local time, 80 columns); csv: every "
+                                      "field, ISO times; json: the same as --json.")
 def events(db, as_json, device, since, until, kind, channel, limit, fmt):
     """List stored events (recorded live or pulled from the log), oldest first."""
     from myotwitch.events import EventFilter, format_events, parse_time, query_events
@@ -72,10 +73,20 @@ def events(db, as_json, device, since, until, kind, channel, limit, fmt):
     if as_json or fmt == "json":
         emit_jsonl(rows)
         return
-    for line in format_events(rows, fmt):
-        click.echo(line)
-    if fmt == "table" and not rows:
+    if fmt == "csv":
+        for line in format_events(rows, fmt):
+            click.echo(line)
+        return
+    if not rows:
         click.echo("no events match", err=True)
+        return
+    t = table("device", "boot", "seq>", "time (local)", "kind", "ch>", "ms>", "peak>", "src")
+    for r in rows:
+        t.add_row(safe(r["device"])[:12], r["boot_id"], str(r["seq"]),
+                  r["time"][5:23].replace("T", " ") if r["time"] else "unsynced", r["kind"],
+                  str(r["channel"]), "-" if r["duration_ms"] is None else "%.0f" % r["duration_ms"],
+                  str(r["peak"]), r["source"])
+    print_table(t)
 
 
 COMMANDS = [pull, events]
