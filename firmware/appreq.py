@@ -78,3 +78,6 @@ def stream_start(app, ref, mask):
     app.stream_pos = app.pos
     app.stream_mask = mask
     app.link.ack(ref, mp.STREAM_START)
+    started = getattr(app.hal, "stream_started", None)  # the virtual board's, see hal_sim
+    if started:
+        started()

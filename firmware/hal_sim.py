@@ -18,8 +18,12 @@ FAST_BATCH = 128  # samples per pump when unpaced (speed 0)
 
 class Hal:
     def __init__(self, samples, file_channels=1, speed_milli=1000, once=False, flash="flash.img",
-                 board="virtual", max_channels=4, presses=(), flash_blocks=256, defaults=None):
+                 board="virtual", max_channels=4, presses=(), flash_blocks=256, defaults=None,
+                 hold=False):
         self.board = board
+        # hold: play nothing until the host starts the raw stream (stream_started), so the
+        # detectors restart at sample 0 and a run is the same every time (`myotwitch demo`).
+        self.hold = hold
         self.max_channels = max_channels
         self.file_channels = file_channels
         self.speed_milli = speed_milli
@@ -59,6 +63,11 @@ class Hal:
     def stop_sampling(self):
         self.ring = None
 
+    def stream_started(self):
+        if self.hold:
+            self.hold = False
+            self.t_last = time.ticks_us()
+
     def _fill(self):
         n = self.f.readinto(self.buf)
         if not n:
@@ -76,7 +85,7 @@ class Hal:
 
     def pump(self):
         ring = self.ring
-        if ring is None or self.eof:
+        if ring is None or self.eof or self.hold:
             return
         if self.speed_milli:
             now = time.ticks_us()

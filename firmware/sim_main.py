@@ -7,12 +7,12 @@ import sys
 def parse(argv):
     opts = {"samples": None, "file_channels": 1, "speed_milli": 1000, "once": False,
             "flash": "flash.img", "board": "virtual", "max_channels": 4, "presses": (),
-            "flash_blocks": 256, "defaults": None}
+            "flash_blocks": 256, "defaults": None, "hold": False}
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--once":
-            opts["once"] = True
+        if a in ("--once", "--hold"):
+            opts[a[2:]] = True
             i += 1
             continue
         if i + 1 >= len(argv):

@@ -15,6 +15,16 @@ def test_demo_records_raw_and_the_host_reproduces_every_device_event(tmp_path):
     assert sm["verify"]["agree"] and sm["verify"]["problems"] == 0
     assert sm["verify"]["matched"] > 0
     assert "Link:" in text and "Dropped samples" in text and "see a doctor" in text
+    # The board holds its samples until the raw stream starts: the device's detectors start at
+    # sample 0, so the demo finds exactly what the twin finds on the whole recording, every run.
+    from myotwitch import detect
+    from myotwitch.demo import DEMO_RECORDING
+    from myotwitch.recordings import load
+
+    rec = load(DEMO_RECORDING)
+    ev = detect.events_to_dicts(detect.detect(rec.samples[:, 0], rec.fs, flush=True), rec.fs)
+    assert sm["events"] == {k: sum(e["kind"] == k for e in ev) for k in detect.KIND_NAMES}
+    assert sm["raw_check"]["compared"] == len(rec.samples) // 100 * 100  # whole SAMPLES frames
     tc = sm["twitch_check"]
     assert tc["known"] == 24 and tc["found"] >= 20 and tc["other"] <= 3, tc
     assert "Twitches: found %d of the 24 known" % tc["found"] in text

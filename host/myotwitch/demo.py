@@ -92,7 +92,11 @@ def run_demo(speed: float = DEFAULT_SPEED, db=None, echo=print, recording=None,
 
     db = Path(db) if db else demo_store_path()
     echo("starting a virtual board (%s, %gx speed)..." % (recording or DEMO_RECORDING, speed))
-    board_kw = {"speed": speed, "once": True, "recording": recording or DEMO_RECORDING}
+    # hold: the board plays from sample 0 once the raw stream starts, so every run of the demo
+    # detects the same events (the detectors restart at stream start, and their noise-floor
+    # blocks count from there).
+    board_kw = {"speed": speed, "once": True, "hold": True,
+                "recording": recording or DEMO_RECORDING}
     with SimBoard(**board_kw) as board:
         stop = threading.Event()
         watcher = threading.Thread(target=_watch, args=(board, stop), daemon=True)

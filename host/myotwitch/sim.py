@@ -125,12 +125,14 @@ class Claim:
 class SimBoard:
     def __init__(self, recording=None, speed: float = 1.0, once: bool = False, flash=None,
                  board: str = "virtual", fs: int | None = None, presses=(), heapsize: str = HEAPSIZE,
-                 flash_blocks: int = 256, max_channels: int | None = None, firmware_dir=None):
+                 flash_blocks: int = 256, max_channels: int | None = None, firmware_dir=None,
+                 hold: bool = False):
         self.recording = recordings.load(recording, fs=fs)
         if speed < 0:
             raise SimError("--speed must be >= 0 (0: as fast as the firmware runs)")
         self.speed = speed
         self.once = once
+        self.hold = hold  # play nothing until the host starts the raw stream (same run each time)
         self.board = board
         self.presses = list(presses)
         self.heapsize = heapsize
@@ -183,6 +185,8 @@ class SimBoard:
                 "--fs", str(self.recording.fs)]
         if self.once:
             argv.append("--once")
+        if self.hold:
+            argv.append("--hold")
         if self.presses:
             argv += ["--presses", ",".join(str(int(p)) for p in self.presses)]
         return argv
