@@ -34,12 +34,17 @@ def unload():
     sys.modules.pop("appctl", None)
     sys.modules.pop("appreq", None)
     sys.modules.pop("buildinfo", None)
+    sys.modules.pop("blectl", None)
 
 
 class App:
     # Class defaults, not instance attributes: the instance dict stays at 23 slots (x64: 368 B).
     ring = None
     restart_pending = False
+    ble = None  # the BLE link (blelink.py) while the radio is on
+    stream_link = None  # the link that started the raw stream
+    usb_ms = None  # ticks_ms of the last bytes from the USB host (it has control, SPEC 13)
+    link_dropped = 0  # raw samples not sent: the link could not take them
 
     def __init__(self, hal):
         self.hal = hal
@@ -120,6 +125,11 @@ class App:
             self.stream_out()
         got = self.link.poll(self.handle_cb)
         if got:
+            self.usb_ms = time.ticks_ms()
+        ble = self.ble
+        if ble is not None and ble.poll(self.handle_cb):
+            got = True
+        if got:
             unload()
         if pos >= self.next_status:
             self.next_status += self.cfg["status_s"] * self.fs
@@ -138,7 +148,7 @@ class App:
         # Called from inside Detector.process: small ints only, preallocated frame, no allocation.
         seq = self.log.add_event(onset, duration, kind, channel, peak, area)
         mp.encode_event_into(self.event_frame, seq, onset, duration, kind, channel, peak, area)
-        self.hal.serial_write(self.event_frame)
+        self.out(self.event_frame)
         self.events += 1
         if self.cfg["led"]:
             self.hal.led(1)
@@ -151,15 +161,20 @@ class App:
             self.dropped += lost
             self.stream_pos += lost
         frame = self.samples_frame
-        link = self.link
+        link = self.stream_link
+        port = link.hal  # the serial port, or the BLE link itself
+        ble = link is self.ble
         while self.pos - self.stream_pos >= STREAM_BLOCK:
             sp = self.stream_pos
             start = sp & ring.mask
             for ch in range(self.channels):
                 if self.stream_mask & (1 << ch):
+                    if ble and not link.tx_ready():
+                        self.link_dropped += STREAM_BLOCK  # the link is behind: drop these
+                        continue
                     mp.encode_samples_into(frame, link._next_seq(), sp, ch, ring.bufs[ch], start,
                                            STREAM_BLOCK)
-                    self.hal.serial_write(frame)
+                    port.serial_write(frame)
             self.stream_pos = sp + STREAM_BLOCK
 
     def send_status(self):
@@ -173,13 +188,24 @@ class App:
             "battery_mv": self.hal.battery_mv(),
             "dropped": self.dropped + getattr(self.hal, "dropped", 0),
             "log_fill": self.log.fill_permille(), "cpu_load": min(load, 1000),
-            "noise": [min(self.detectors[ch].noise, 0xFFFF) for ch in range(self.channels)]}
+            "noise": [min(self.detectors[ch].noise, 0xFFFF) for ch in range(self.channels)],
+            "link_dropped": self.link_dropped}
         self.log.add(mp.STATUS, fields)
         self.link.send(mp.STATUS, fields)
+        ble = self.ble
+        if ble is not None and ble.session is not None:
+            ble.send(mp.STATUS, fields)
 
     def mark(self, source, index):
         fields = {"sample_index": index & 0xFFFFFFFF, "source": source}
-        self.hal.serial_write(mp.encode(mp.MARK, self.log.add(mp.MARK, fields), fields))
+        self.out(mp.encode(mp.MARK, self.log.add(mp.MARK, fields), fields))
+
+    def out(self, frame):
+        """A frame every host gets: the USB one, and the BLE one once it is the owner."""
+        self.hal.serial_write(frame)
+        ble = self.ble
+        if ble is not None and ble.session is not None:
+            ble.serial_write(frame)
 
     def finish(self):
         """The sample source has ended (virtual board run with --once): report and stop."""
@@ -221,6 +247,9 @@ class App:
             self.link.nack(msg.seq, mp.CONFIG_SET, e.code, e.reason)
             return
         self.link.ack(msg.seq, mp.CONFIG_SET)
+        if changed and (key == "name" or key.startswith("ble")):
+            ctl().radio(self)  # on, off, or advertise the new name or interval
+            unload()
         if changed & RESTART:
             # A new rate or channel count starts a new time base: new boot id, HELLO.
             self.restart_pending = True

@@ -18,7 +18,7 @@ from myotwitch import __version__
 from myotwitch.paths import firmware_dir, mpy_cross_binary, protocol_dir
 
 # Only the virtual board needs these; they are never deployed to a chip.
-SIM_ONLY = ("hal_sim.py", "sim_main.py", "blockdev.py")
+SIM_ONLY = ("hal_sim.py", "sim_main.py", "blockdev.py", "sim_bluetooth.py")
 # The chip's entry point stays source: MicroPython boots main.py only as .py. (The virtual
 # board starts with `micropython -m sim_main`, which runs the .mpy: compiling a script at boot
 # would fragment the 64 KB heap before the sample ring is allocated.)
