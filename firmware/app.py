@@ -35,6 +35,7 @@ def unload():
     sys.modules.pop("appreq", None)
     sys.modules.pop("buildinfo", None)
     sys.modules.pop("blectl", None)
+    sys.modules.pop("blesetup", None)
 
 
 class App:
@@ -62,6 +63,12 @@ class App:
         self.new_log()
         ctl().begin(self)  # a time base: detectors set up, counters zeroed, HELLO, sampling
         unload()
+        if self.cfg["ble"] and getattr(hal, "radio", False):
+            gc.collect()  # BLE last: the boot's big blocks are placed, its modules dropped
+            import blelink
+
+            self.ble = blelink.BleLink(self)
+            unload()
 
     def new_log(self):
         self.boot_id = int.from_bytes(os.urandom(4), "little")

@@ -22,7 +22,6 @@ def boot(app):
     app.link = DeviceLink(app.hal)
     app.event_frame = bytearray(mp.EVENT_WIRE_LEN)
     app.samples_frame = memoryview(bytearray(mp.samples_wire_len(STREAM_BLOCK)))
-    radio(app)
 
 
 def radio(app):
@@ -35,12 +34,12 @@ def radio(app):
 
         app.ble = blelink.BleLink(app)
     elif app.ble is not None:
-        import blectl
+        import blesetup
 
         if on:
-            blectl.advertise(app.ble)
+            blesetup.advertise(app.ble)
         else:
-            blectl.stop(app.ble)
+            blesetup.stop(app.ble)
             app.ble = None
             sys.modules.pop("blelink", None)
 

@@ -1,8 +1,8 @@
-# The BLE link's rarely-run part (blelink.py): set-up and advertising, a host connecting or
-# leaving, and the gate every frame from a BLE host passes (SPEC section 13). Before the owner's
-# handshake only HELLO_REQ (a minimal HELLO: protocol and device id) and the handshake answer;
-# after it every request must end with a MAC over the session key and carry a seq newer than
-# the last one accepted. Imported for the pass that needs it, dropped after (the heap is 64 KB).
+# The gate every frame from a BLE host passes (SPEC section 13), for blelink.py. Before the
+# owner's handshake only HELLO_REQ (a minimal HELLO: protocol and device id) and the handshake
+# answer; after it every request must end with a MAC over the session key and carry a seq newer
+# than the last one accepted. Imported for the pass that needs it, dropped after (the heap is
+# 64 KB); set-up and connections are blesetup.py.
 #
 # The handshake (challenge-response over fresh nonces from both sides, HMAC-SHA256 with the
 # owner key that `myotwitch pair` put on flash over USB):
@@ -12,113 +12,17 @@
 #   device -> ACK; session key = HMAC(K, "myotwitch session" | nonce_h | nonce_d)
 # and then every request: payload | HMAC(session key, version type seq payload)[:16].
 
-import binascii
 import hashlib
 import os
 import time
 
-import bluetooth
 from micropython import const
 
 import myoproto as mp
 
-_NUS = "6E40000%d-B5A3-F393-E0A9-E50E24DCCA9E"
-# The service UUID as advertised (128 bits, little endian)
-_NUS_LE = b"\x9e\xca\xdc\x24\x0e\xe5\xa9\xe0\x93\xf3\xa3\xb5\x01\x00\x40\x6e"
-_F_WRITE_NR = const(0x0004)
-_F_WRITE = const(0x0008)
-_F_NOTIFY = const(0x0010)
-_RXBUF = const(512)  # bytes of host writes held between two main-loop passes
 _FREE = const(3)  # failed handshakes allowed before the waiting starts
 _USB_MS = const(10000)  # a USB host that spoke this recently has control of the settings
 KEY_FILE = "/owner.key"
-
-
-def setup(link):
-    ble = link.ble
-    ble.active(True)
-    try:
-        # LE Secure Connections ("Just Works": the board has no display or keys) for link-layer
-        # encryption where the port and the host support pairing; no bonding (nothing to store).
-        ble.config(mtu=247, le_secure=True, mitm=False, bond=False, io=3)
-    except (ValueError, OSError):
-        ble.config(mtu=247)
-    ble.irq(link.irq_cb)
-    u = bluetooth.UUID
-    ((link.tx_h, link.rx_h),) = ble.gatts_register_services((
-        (u(_NUS % 1), ((u(_NUS % 3), _F_NOTIFY), (u(_NUS % 2), _F_WRITE | _F_WRITE_NR))),))
-    ble.gatts_set_buffer(link.rx_h, _RXBUF, True)
-    advertise(link)
-
-
-def advertise(link):
-    """Advertise the service, the device id (manufacturer data 0xFFFF, 6 bytes) and, in the
-    scan response, the board's name (CONFIG `name`)."""
-    cfg = link.app.cfg
-    try:
-        uid = binascii.unhexlify(cfg["device_id"])[:6]
-    except ValueError:
-        uid = b""
-    name = cfg["name"].encode()[:29]
-    adv = b"\x02\x01\x06\x11\x07" + _NUS_LE + bytes((len(uid) + 3, 0xFF, 0xFF, 0xFF)) + uid
-    link.ble.gap_advertise(cfg["ble_adv_ms"] * 1000, adv,
-                           resp_data=bytes((len(name) + 1, 0x09)) + name)
-
-
-def stop(link):
-    ble = link.ble
-    if link.conn >= 0:
-        ble.gap_disconnect(link.conn)
-    ble.gap_advertise(None)
-    ble.active(False)
-    link.conn = -1
-    left(link)
-
-
-def connection(link):
-    """A host connected or left (blelink.irq set `changed`)."""
-    end_session(link)
-    link.n = 0  # a partial frame from the previous host is not this one's
-    link.cur = None
-    link.sn = 0
-    link.full = False
-    link.encrypted = 0
-    if link.conn >= 0:
-        ble = link.ble
-        try:
-            ble.gattc_exchange_mtu(link.conn)  # ask for 247; a host may keep 23
-        except OSError:
-            pass
-        try:
-            ble.gap_pair(link.conn)  # link-layer encryption, where host and port can
-        except (OSError, AttributeError):
-            pass
-        return
-    left(link)
-    link.ble.gap_advertise(link.app.cfg["ble_adv_ms"] * 1000)  # the same data as before
-
-
-def left(link):
-    # The host's raw stream and log download end with it.
-    app = link.app
-    if app.stream_link is link:
-        app.stream_mask = 0
-    x = app.log.xfer
-    if x is not None and x.link is link:
-        import eventlog
-
-        x.stop()
-        eventlog.unload("logxfer")
-
-
-def end_session(link):
-    link.session = None
-    link.hs = None
-    link.last = -1
-    link.bad = 0
-
-
-# ---- the gate
 
 
 def check(link, body):
@@ -141,7 +45,7 @@ def check(link, body):
         link.bad += 1
         if link.bad >= _FREE:
             failed(link)
-            end_session(link)  # someone is writing into this connection: start over
+            link.end()  # someone is writing into this connection: start over
         link.nack(seq, t, mp.E_AUTH, "request MAC wrong")
         return None
     if link.last >= 0 and not 0 < (seq - link.last) & 0xFFFFFFFF < 0x80000000:
@@ -194,7 +98,7 @@ def handshake(link, t, seq, payload):
     if t == mp.AUTH_START:
         if link.hs is not None:
             failed(link)  # a challenge nobody answered counts as a failed attempt
-        end_session(link)
+        link.end()
         hs = f["nonce"] + os.urandom(16)
         link.hs = hs
         link.send(mp.AUTH_CHALLENGE, {"ref": seq, "nonce": hs[16:],

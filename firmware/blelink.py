@@ -4,8 +4,8 @@
 # out as notifications on TX of at most MTU - 3 bytes, an EVENT always in one of its own.
 #
 # Only the owner gets more than a minimal HELLO (SPEC section 13): the handshake, the check of
-# every request's MAC, advertising and the set-up live in blectl.py, imported for the pass that
-# needs them and dropped again (the heap is 64 KB). This module is what runs all the time: the
+# every request's MAC are in blectl.py, advertising and the set-up in blesetup.py, each imported
+# for the pass that needs it and dropped again (the heap is 64 KB). This module is what runs all the time: the
 # IRQ handler (it only sets flags), the poll, and sending.
 #
 # Sending. The stack holds a few notifications; gatts_notify raises OSError when its buffers are
@@ -33,7 +33,7 @@ _DISCONNECT = const(2)
 _WRITE = const(3)
 _MTU = const(21)
 _ENCRYPTED = const(28)
-_SLOTS = const(8)  # EVENT/MARK frames held while the stack is busy
+_SLOTS = const(4)  # EVENT/MARK frames held while the stack is busy
 _SLOT = const(20)  # bytes per slot: an EVENT frame; a MARK (15) is padded with idle 0x00
 _RETRY_MS = const(10)  # after the stack said "full", wait this long before trying again
 _WAIT_MS = const(2000)  # an answer to a request waits this long for the stack at most
@@ -69,7 +69,14 @@ class BleLink(DeviceLink):
         self.sn = 0  # slots waiting
         self.sframe = app.samples_frame
         self.irq_cb = self.irq
-        ctl().setup(self)
+        load("blesetup").setup(self)
+
+    def end(self):
+        """No session: the owner's handshake comes (again) first."""
+        self.session = None
+        self.hs = None
+        self.last = -1
+        self.bad = 0
 
     def irq(self, event, data):
         # Runs when the stack says so (between bytecodes of the main loop on the ESP32): flags
@@ -96,7 +103,7 @@ class BleLink(DeviceLink):
         writes (answered on this link). True if the host wrote anything."""
         if self.changed:
             self.changed = False
-            ctl().connection(self)
+            load("blesetup").connection(self)
         self.pump()
         if not self.wrote:
             return False
@@ -112,7 +119,7 @@ class BleLink(DeviceLink):
         return True
 
     def deliver(self, body, handle):
-        msg = ctl().check(self, body)  # the gate: handshake, MAC, counter (SPEC section 13)
+        msg = load("blectl").check(self, body)  # the gate: handshake, MAC, seq (SPEC 13)
         unload()
         if msg is not None:
             self.frames_in += 1
@@ -210,13 +217,16 @@ def cut(data, c):
     return tuple(mv[i:i + c] for i in range(0, len(data), c))
 
 
-def ctl():
-    if "blectl" not in sys.modules:
-        gc.collect()  # as app.ctl(): load it into a swept heap
-    import blectl
-
-    return blectl
+def load(name):
+    """blesetup or blectl, loaded now (into a swept heap, as app.ctl() does)."""
+    m = sys.modules.get(name)
+    if m is None:
+        unload()  # one of them at a time
+        gc.collect()
+        m = __import__(name)
+    return m
 
 
 def unload():
-    sys.modules.pop("blectl", None)  # its code is freed at the next GC
+    sys.modules.pop("blesetup", None)  # their code is freed at the next GC
+    sys.modules.pop("blectl", None)

@@ -76,7 +76,7 @@ class BLE:
         self.addr = bytearray(6)
         self.hdr = bytearray(4)
         self.one = bytearray(1)
-        self.rbuf = bytearray(1024)
+        self.rbuf = bytearray(600)  # a whole message: a write is at most 512 + 6 bytes
         self.rn = 0  # bytes of the message being read
         self.d3 = [0, 0, memoryview(self.addr)]  # (conn, addr_type, addr)
         self.d2 = [0, 0]
@@ -306,8 +306,10 @@ class BLE:
 
 def attach(port):
     """Connect the stand-in to the simulated radio on 127.0.0.1:port and install it as
-    `bluetooth`."""
+    `bluetooth` (once: a second call returns the same)."""
     ble = BLE()
+    if getattr(ble, "sock", None) is not None:
+        return ble
     s = socket.socket()
     s.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
     ble.sock = s
