@@ -36,16 +36,14 @@ def unload():
     sys.modules.pop("buildinfo", None)
     sys.modules.pop("blectl", None)
     sys.modules.pop("blesetup", None)
+    sys.modules.pop("blehs", None)
+    sys.modules.pop("blemac", None)
 
 
 class App:
     # Class defaults, not instance attributes: the instance dict stays at 23 slots (x64: 368 B).
     ring = None
     restart_pending = False
-    ble = None  # the BLE link (blelink.py) while the radio is on
-    stream_link = None  # the link that started the raw stream
-    usb_ms = None  # ticks_ms of the last bytes from the USB host (it has control, SPEC 13)
-    link_dropped = 0  # raw samples not sent: the link could not take them
 
     def __init__(self, hal):
         self.hal = hal

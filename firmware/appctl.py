@@ -20,6 +20,11 @@ RING_SIZE = 512  # per channel: 0.5 s at 1 kHz of slack for a slow pass (flash, 
 def boot(app):
     alloc_channels(app)  # first: the ring is the biggest block, while the heap is whole
     app.link = DeviceLink(app.hal)
+    # Attributes made at boot, while the heap is whole: a dict that grows later needs a bigger
+    # block in a fragmented heap.
+    app.ble = None  # the BLE link (blelink.py) while the radio is on
+    app.stream_link = None  # the link that started the raw stream
+    app.usb_ms = None  # ticks_ms of the last bytes from the USB host (it has control, SPEC 13)
     app.event_frame = bytearray(mp.EVENT_WIRE_LEN)
     app.samples_frame = memoryview(bytearray(mp.samples_wire_len(STREAM_BLOCK)))
 
@@ -75,7 +80,7 @@ def begin(app):
     app.dropped = 0
     app.stream_mask = 0
     app.stream_pos = 0
-    app.link_dropped = 0
+    app.link_dropped = 0  # raw samples not sent: the link could not take them
     app.next_status = cfg["status_s"] * app.fs
     app.led_off_at = -1
     app.busy_us = 0

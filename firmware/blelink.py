@@ -40,27 +40,24 @@ _WAIT_MS = const(2000)  # an answer to a request waits this long for the stack a
 
 
 class BleLink(DeviceLink):
-    conn = -1  # connection handle of the host, -1 when none
-    mtu = 23
-    changed = False  # a connect or disconnect the main loop has not handled yet
-    wrote = False  # the host wrote to RX since the last poll
-    encrypted = 0  # link-layer encryption on this connection (_IRQ_ENCRYPTION_UPDATE)
-    session = None  # the session key once the owner's handshake succeeded (blectl.py)
-    cur = None  # pieces (memoryviews) of the frame being sent
-    ci = 0  # next piece of cur
-    full = False  # the stack refused a notification; retry after `retry` (ticks_ms)
-    retry = 0
-    sviews = None  # the SAMPLES frame cut into notifications at the current MTU
-    lost = 0  # EVENT/MARK frames not sent (slots full) or answers given up on: in the log
-    fails = 0  # failed handshakes in a row (rate limit, blectl.py)
-    until = 0  # ticks_ms before which a handshake is refused (after _FREE failures)
-    hs = None  # nonces of the handshake in progress
-    last = -1  # seq of the last request accepted in this session
-    bad = 0  # requests with a wrong MAC in this session
-
     def __init__(self, app):
         DeviceLink.__init__(self, self)  # frames go through this object, not the HAL's serial
+        self.rx = None  # (host writes arrive as a whole: gatts_read)
         self.app = app
+        self.conn = -1  # connection handle of the host, -1 when none
+        self.mtu = 23
+        self.changed = False  # a connect or disconnect the main loop has not handled yet
+        self.wrote = False  # the host wrote to RX since the last poll
+        self.encrypted = 0  # link-layer encryption on this connection (_IRQ_ENCRYPTION_UPDATE)
+        self.cur = None  # pieces (memoryviews) of the frame being sent
+        self.ci = 0  # next piece of cur
+        self.full = False  # the stack refused a notification: retry after `retry` (ticks_ms)
+        self.retry = 0
+        self.sviews = None  # the SAMPLES frame cut into notifications at the current MTU
+        self.lost = 0  # EVENT/MARK frames not sent (slots full), answers given up on: in the log
+        self.fails = 0  # failed handshakes in a row (rate limit, blehs.py)
+        self.until = 0  # ticks_ms before which a handshake is refused (after 3 failures)
+        self.end()  # session (the key once the owner's handshake succeeded), hs, last, bad
         self.ble = bluetooth.BLE()
         self.slots = bytearray(_SLOTS * _SLOT)
         mv = memoryview(self.slots)
@@ -73,10 +70,10 @@ class BleLink(DeviceLink):
 
     def end(self):
         """No session: the owner's handshake comes (again) first."""
-        self.session = None
-        self.hs = None
-        self.last = -1
-        self.bad = 0
+        self.session = None  # the session key
+        self.hs = None  # nonces of the handshake in progress
+        self.last = -1  # seq of the last request accepted in this session
+        self.bad = 0  # requests with a wrong MAC in this session
 
     def irq(self, event, data):
         # Runs when the stack says so (between bytecodes of the main loop on the ESP32): flags
@@ -119,7 +116,12 @@ class BleLink(DeviceLink):
         return True
 
     def deliver(self, body, handle):
-        msg = load("blectl").check(self, body)  # the gate: handshake, MAC, seq (SPEC 13)
+        t = body[1]
+        if body[0] == mp.VERSION and (t == mp.AUTH_START or t == mp.AUTH_PROVE or
+                                      (t == mp.HELLO_REQ and self.session is None)):
+            msg = load("blehs").answer(self, body)  # the owner's handshake (SPEC section 13)
+        else:
+            msg = load("blectl").check(self, body)  # the gate: MAC and seq
         unload()
         if msg is not None:
             self.frames_in += 1
@@ -159,9 +161,7 @@ class BleLink(DeviceLink):
             self.sn -= 1
         return True
 
-    def tx_ready(self):
-        """True when a frame can start now (the log download and the raw stream ask)."""
-        return self.pump()
+    tx_ready = pump  # a frame can start now (the log download and the raw stream ask)
 
     def serial_write(self, data):
         """Send one whole frame (the DeviceLink and the log download call this)."""
@@ -218,10 +218,9 @@ def cut(data, c):
 
 
 def load(name):
-    """blesetup or blectl, loaded now (into a swept heap, as app.ctl() does)."""
+    """blesetup, blectl or blehs, loaded now (into a swept heap, as app.ctl() does)."""
     m = sys.modules.get(name)
     if m is None:
-        unload()  # one of them at a time
         gc.collect()
         m = __import__(name)
     return m
@@ -229,4 +228,6 @@ def load(name):
 
 def unload():
     sys.modules.pop("blesetup", None)  # their code is freed at the next GC
+    sys.modules.pop("blehs", None)
     sys.modules.pop("blectl", None)
+    sys.modules.pop("blemac", None)

@@ -81,6 +81,10 @@ class BLE:
         self.d3 = [0, 0, memoryview(self.addr)]  # (conn, addr_type, addr)
         self.d2 = [0, 0]
         self.d5 = [0, 0, 0, 0, 0]
+        self.adv = b""
+        self.resp = b""
+        self.sock = None
+        self.rpoll = None
 
     # ---- configuration
 
@@ -180,10 +184,8 @@ class BLE:
             self.resp = bytes(resp_data)
         if interval_us is None:
             interval_us = 0
-        adv = getattr(self, "adv", b"")
-        resp = getattr(self, "resp", b"")
-        self._send(ord("A"), 1 if connectable else 0,
-                   interval_us.to_bytes(4, "little") + bytes((len(adv),)) + adv + resp)
+        self._send(ord("A"), 1 if connectable else 0, interval_us.to_bytes(4, "little") +
+                   bytes((len(self.adv),)) + self.adv + self.resp)
 
     def gap_disconnect(self, conn_handle):
         if conn_handle != self.conn or self.conn < 0:
@@ -308,7 +310,7 @@ def attach(port):
     """Connect the stand-in to the simulated radio on 127.0.0.1:port and install it as
     `bluetooth` (once: a second call returns the same)."""
     ble = BLE()
-    if getattr(ble, "sock", None) is not None:
+    if ble.sock is not None:
         return ble
     s = socket.socket()
     s.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
@@ -322,5 +324,5 @@ def attach(port):
 
 def service():
     ble = BLE._it
-    if ble is not None and getattr(ble, "sock", None) is not None:
+    if ble is not None and ble.sock is not None:
         ble.service()

@@ -33,9 +33,10 @@ gc.collect()
 import app  # noqa: E402
 
 a = app.App(hal)
-a.handle(app.mp.Message(app.mp.PAIR, 1, {"key": key}))  # as `myotwitch pair` over USB
 a.cfg.set("status_s", 3600)  # STATUS allocates (off the sample path); keep it out of this run
 app.unload()
+a.handle(app.mp.Message(app.mp.PAIR, 1, {"key": key}))  # as `myotwitch pair` over USB
+app.unload()  # as App.step does after requests
 sys.stderr.write("READY %s\n" % a.cfg["device_id"])
 ble = a.ble
 t0 = time.ticks_ms()
