@@ -32,7 +32,8 @@ _CONNECT = const(1)
 _DISCONNECT = const(2)
 _WRITE = const(3)
 _MTU = const(21)
-_ENCRYPTED = const(28)
+_CHANGED = const(1)
+_WROTE = const(2)
 _SLOTS = const(4)  # EVENT/MARK frames held while the stack is busy
 _SLOT = const(20)  # bytes per slot: an EVENT frame; a MARK (15) is padded with idle 0x00
 _RETRY_MS = const(10)  # after the stack said "full", wait this long before trying again
@@ -41,14 +42,13 @@ _WAIT_MS = const(2000)  # an answer to a request waits this long for the stack a
 
 class BleLink(DeviceLink):
     def __init__(self, app):
-        DeviceLink.__init__(self, self)  # frames go through this object, not the HAL's serial
-        self.rx = None  # (host writes arrive as a whole: gatts_read)
+        # Frames go through this object, not the HAL's serial port; no read buffer: host
+        # writes arrive whole, from gatts_read.
+        DeviceLink.__init__(self, self, 0)
         self.app = app
         self.conn = -1  # connection handle of the host, -1 when none
         self.mtu = 23
-        self.changed = False  # a connect or disconnect the main loop has not handled yet
-        self.wrote = False  # the host wrote to RX since the last poll
-        self.encrypted = 0  # link-layer encryption on this connection (_IRQ_ENCRYPTION_UPDATE)
+        self.ev = 0  # what the IRQ saw since the last poll: _CHANGED (connect, disconnect), _WROTE
         self.cur = None  # pieces (memoryviews) of the frame being sent
         self.ci = 0  # next piece of cur
         self.full = False  # the stack refused a notification: retry after `retry` (ticks_ms)
@@ -79,32 +79,31 @@ class BleLink(DeviceLink):
         # Runs when the stack says so (between bytecodes of the main loop on the ESP32): flags
         # only, the main loop does the work.
         if event == _WRITE:
-            self.wrote = True
+            self.ev |= _WROTE
         elif event == _CONNECT:
             self.conn = data[0]
             self.mtu = 23
             self.sviews = None
-            self.changed = True
+            self.ev |= _CHANGED
         elif event == _DISCONNECT:
             if data[0] == self.conn:
                 self.conn = -1
-                self.changed = True
+                self.ev |= _CHANGED
         elif event == _MTU:
             self.mtu = data[1]
             self.sviews = None
-        elif event == _ENCRYPTED:
-            self.encrypted = data[1]
+        # (_IRQ_ENCRYPTION_UPDATE: the link is encrypted from here on; nothing to do)
 
     def poll(self, handle):
         """Once per main-loop pass: connection changes, waiting frames, then the host's
         writes (answered on this link). True if the host wrote anything."""
-        if self.changed:
-            self.changed = False
+        ev = self.ev
+        self.ev = 0
+        if ev & _CHANGED:
             load("blesetup").connection(self)
         self.pump()
-        if not self.wrote:
+        if not ev & _WROTE:
             return False
-        self.wrote = False
         data = self.ble.gatts_read(self.rx_h)
         app = self.app
         serial = app.link

@@ -13,7 +13,7 @@ _NUS_LE = b"\x9e\xca\xdc\x24\x0e\xe5\xa9\xe0\x93\xf3\xa3\xb5\x01\x00\x40\x6e"
 _F_WRITE_NR = const(0x0004)
 _F_WRITE = const(0x0008)
 _F_NOTIFY = const(0x0010)
-_RXBUF = const(256)  # bytes of host writes held between two main-loop passes (requests are small)
+_RXBUF = const(128)  # bytes of host writes held between two passes (a request is < 100)
 
 def setup(link):
     ble = link.ble
@@ -63,7 +63,6 @@ def connection(link):
     link.cur = None
     link.sn = 0
     link.full = False
-    link.encrypted = 0
     if link.conn >= 0:
         ble = link.ble
         try:

@@ -27,7 +27,8 @@ class Hal:
         if ble:
             import sim_bluetooth  # the stand-in `bluetooth`, in front of the host's radio
 
-            self.bt = sim_bluetooth.attach(ble)
+            sim_bluetooth.attach(ble)
+            self.bt = sim_bluetooth.service  # the radio's IRQs: the chip's stack raises them itself
             self.radio = True
         # hold: play nothing until the host starts the raw stream (stream_started), so the
         # detectors restart at sample 0 and a run is the same every time (`myotwitch demo`).
@@ -93,7 +94,7 @@ class Hal:
 
     def pump(self):
         if self.bt is not None:
-            self.bt.service()  # the radio's IRQs, which the chip's stack raises by itself
+            self.bt()
         ring = self.ring
         if ring is None or self.eof or self.hold:
             return
@@ -202,7 +203,7 @@ class Hal:
     def idle(self, ms):
         time.sleep_ms(ms)
         if self.bt is not None:
-            self.bt.service()
+            self.bt()
 
     def reset(self):
         sys.exit(3)

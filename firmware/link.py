@@ -8,9 +8,9 @@ import myoproto as mp
 
 
 class DeviceLink:
-    def __init__(self, hal):
+    def __init__(self, hal, rx=64):
         self.hal = hal
-        self.rx = bytearray(64)
+        self.rx = bytearray(rx) if rx else None
         self.frame = bytearray(mp.MAX_WIRE)
         self.n = 0
         self.overrun = False

@@ -12,13 +12,21 @@
 #   ENOMEM when they are all waiting for the air, OSError ENOTCONN for a connection not there;
 # - host writes are appended to the characteristic's buffer (gatts_set_buffer) up to its size;
 #   what does not fit is lost, as on the chip;
-# - advertising stops when a central connects;
+# - advertising stops when a central connects (the radio does that);
 # - the IRQ handler gets (event, data) with the data in a reused list, as the C module reuses
 #   its tuple: nothing is allocated per event or per notification.
+#
+# On the chip this module is C: its names are in ROM, not in the heap's string pool. Here every
+# name is interned for good (MicroPython's qstrs), so the state lives in one list indexed by
+# constants (which leave no name behind) and the arguments have short names: a stand-in that
+# spends the heap's names would push the firmware over a cliff that is not the chip's (the
+# string pool grows by doubling: about 7 KB at once on x64 past about 620 names, measured).
 
 import select
 import socket
 import sys
+
+from micropython import const
 
 FLAG_READ = 0x0002
 FLAG_WRITE_NO_RESPONSE = 0x0004
@@ -26,303 +34,296 @@ FLAG_WRITE = 0x0008
 FLAG_NOTIFY = 0x0010
 FLAG_INDICATE = 0x0020
 
-_ENOMEM = 12
-_EINVAL = 22
-_ENOTCONN = 107
+_ENOMEM = const(12)
+_EINVAL = const(22)
+_ENOTCONN = const(107)
+# indices into BLE.s
+_ON = const(0)
+_IRQ = const(1)
+_MTU_WISH = const(2)
+_DB = const(3)  # value handle -> [buffer, bytes in use, append]
+_NEXT = const(4)
+_CONN = const(5)
+_MTU = const(6)
+_CREDITS = const(7)
+_ADDR = const(8)
+_HDR = const(9)
+_ONE = const(10)
+_RBUF = const(11)
+_RN = const(12)
+_D3 = const(13)
+_D2 = const(14)
+_D5 = const(15)
+_ADV = const(16)
+_RESP = const(17)
+_SOCK = const(18)
+_POLL = const(19)
 
 
 class UUID:
     def __init__(self, value):
         self.value = value
 
-    def __eq__(self, other):
-        return isinstance(other, UUID) and str(self.value).lower() == str(other.value).lower()
-
     def __str__(self):
         return str(self.value)
 
 
-class _Gatts:
-    # One characteristic value: a buffer of `cap` bytes, `n` of them in use.
-    def __init__(self, cap):
-        self.buf = bytearray(cap)
-        self.n = 0
-        self.append = False
-
-
 class BLE:
-    _it = None
+    it = None
 
     def __new__(cls):
-        if BLE._it is None:
-            it = object.__new__(cls)
-            it._setup()
-            BLE._it = it
-        return BLE._it
+        if BLE.it is None:
+            o = object.__new__(cls)
+            a = bytearray(6)
+            o.s = [False, None, 23, {}, 1, -1, 23, 0, a, bytearray(4), bytearray(1),
+                   bytearray(600), 0, [0, 0, memoryview(a)], [0, 0], [0, 0, 0, 0, 0], b"", b"",
+                   None, None]
+            o.oversize = 0
+            BLE.it = o
+        return BLE.it
 
     def __init__(self):
         pass
 
-    def _setup(self):
-        self.on = False
-        self.handler = None
-        self.mtu_pref = 23
-        self.db = {}
-        self.next_handle = 1
-        self.conn = -1
-        self.mtu = 23
-        self.credits = 0
-        self.oversize = 0
-        self.addr = bytearray(6)
-        self.hdr = bytearray(4)
-        self.one = bytearray(1)
-        self.rbuf = bytearray(600)  # a whole message: a write is at most 512 + 6 bytes
-        self.rn = 0  # bytes of the message being read
-        self.d3 = [0, 0, memoryview(self.addr)]  # (conn, addr_type, addr)
-        self.d2 = [0, 0]
-        self.d5 = [0, 0, 0, 0, 0]
-        self.adv = b""
-        self.resp = b""
-        self.sock = None
-        self.rpoll = None
-
     # ---- configuration
 
-    def active(self, active=None):
-        if active is not None:
-            self.on = bool(active)
-            if not self.on:
-                self.conn = -1
-        return self.on
+    def active(self, *a):
+        s = self.s
+        if a:
+            s[_ON] = bool(a[0])
+            if not s[_ON]:
+                s[_CONN] = -1
+        return s[_ON]
 
-    def config(self, *args, **kw):
-        if args:
-            if args[0] == "mac":
-                return (0, bytes(self.addr))
-            if args[0] == "mtu":
-                return self.mtu_pref
+    def config(self, *a, **kw):
+        s = self.s
+        if a:
+            if a[0] == "mac":
+                return (0, bytes(s[_ADDR]))
+            if a[0] == "mtu":
+                return s[_MTU_WISH]
             raise ValueError("unknown config param")
         for k in kw:
             if k == "mtu":
-                self.mtu_pref = kw[k]
+                s[_MTU_WISH] = kw[k]
             elif k not in ("le_secure", "mitm", "bond", "io", "gap_name", "rxbuf", "addr_mode"):
                 raise ValueError("unknown config param")
 
-    def irq(self, handler):
-        self.handler = handler
+    def irq(self, h):
+        self.s[_IRQ] = h
 
     # ---- GATT server
 
-    def gatts_register_services(self, services_definition):
-        self._need()
+    def gatts_register_services(self, d):
+        s = self.s
+        _need(s)
         out = []
         table = []
-        for svc in services_definition:
-            self.next_handle += 1  # the service declaration
-            handles = []
+        for svc in d:
+            s[_NEXT] += 1  # the service declaration
+            hs = []
             for ch in svc[1]:
-                self.next_handle += 1  # the characteristic declaration
-                h = self.next_handle
-                self.next_handle += 1
-                self.db[h] = _Gatts(20)
-                handles.append(h)
+                h = s[_NEXT] + 2  # after the characteristic declaration
+                s[_NEXT] = h
+                s[_DB][h] = [bytearray(20), 0, False]
+                hs.append(h)
                 table.append("%s,%d,%d" % (ch[0], h, ch[1]))
-            out.append(tuple(handles))
-        self._send(ord("G"), 0, (str(services_definition[0][0]) + ";" + ";".join(table)).encode())
+            out.append(tuple(hs))
+        _send(s, 71, 0, (str(d[0][0]) + ";" + ";".join(table)).encode())  # "G"
         return out
 
-    def gatts_set_buffer(self, value_handle, len, append=False):
-        v = self.db[value_handle]
-        v.buf = bytearray(len)
-        v.n = 0
-        v.append = append
+    def gatts_set_buffer(self, h, n, a=False):
+        self.s[_DB][h] = [bytearray(n), 0, a]
 
-    def gatts_read(self, value_handle):
-        v = self.db[value_handle]
-        data = bytes(v.buf[:v.n])
-        if v.append:
-            v.n = 0
-        return data
+    def gatts_read(self, h):
+        v = self.s[_DB][h]
+        d = bytes(v[0][:v[1]])
+        if v[2]:
+            v[1] = 0
+        return d
 
-    def gatts_write(self, value_handle, data, send_update=False):
-        v = self.db[value_handle]
-        if len(data) > len(v.buf):
-            v.buf = bytearray(len(data))  # a local write grows the buffer, as on the chip
-        v.buf[:len(data)] = data
-        v.n = len(data)
+    def gatts_write(self, h, d, u=False):
+        v = self.s[_DB][h]
+        if len(d) > len(v[0]):
+            v[0] = bytearray(len(d))  # a local write grows the buffer, as on the chip
+        v[0][:len(d)] = d
+        v[1] = len(d)
 
-    def gatts_notify(self, conn_handle, value_handle, data=None):
-        self._need()
-        self.service()
-        if conn_handle != self.conn or self.conn < 0:
+    def gatts_notify(self, c, h, d=None):
+        s = self.s
+        _need(s)
+        service()
+        if c != s[_CONN] or c < 0:
             raise OSError(_ENOTCONN)
-        if self.credits <= 0:
+        if s[_CREDITS] <= 0:
             raise OSError(_ENOMEM)
-        if data is None:
-            v = self.db[value_handle]
-            data = memoryview(v.buf)[:v.n]
-        room = self.mtu - 3
-        if len(data) > room:
+        if d is None:
+            v = s[_DB][h]
+            d = memoryview(v[0])[:v[1]]
+        if len(d) > s[_MTU] - 3:
             self.oversize += 1  # the real stack cuts it too; the firmware must not do this
-            data = memoryview(data)[:room]
-        self.credits -= 1
-        h = self.hdr
-        h[0] = ord("N")
-        h[1] = value_handle
-        h[2] = len(data) & 0xFF
-        h[3] = len(data) >> 8
-        self.sock.write(h)
-        self.sock.write(data)
+            d = memoryview(d)[:s[_MTU] - 3]
+        s[_CREDITS] -= 1
+        _head(s, 78, h, len(d))  # "N"
+        s[_SOCK].write(d)
 
     # ---- GAP
 
-    def gap_advertise(self, interval_us, adv_data=None, *, resp_data=None, connectable=True):
-        self._need()
-        if adv_data is not None:
-            self.adv = bytes(adv_data)
+    def gap_advertise(self, t, a=None, *, resp_data=None, connectable=True):
+        s = self.s
+        _need(s)
+        if a is not None:
+            s[_ADV] = bytes(a)
         if resp_data is not None:
-            self.resp = bytes(resp_data)
-        if interval_us is None:
-            interval_us = 0
-        self._send(ord("A"), 1 if connectable else 0, interval_us.to_bytes(4, "little") +
-                   bytes((len(self.adv),)) + self.adv + self.resp)
+            s[_RESP] = bytes(resp_data)
+        _send(s, 65, 1 if connectable else 0, (t or 0).to_bytes(4, "little") +  # "A"
+              bytes((len(s[_ADV]),)) + s[_ADV] + s[_RESP])
 
-    def gap_disconnect(self, conn_handle):
-        if conn_handle != self.conn or self.conn < 0:
+    def gap_disconnect(self, c):
+        s = self.s
+        if c != s[_CONN] or c < 0:
             return False
-        self._send(ord("D"), conn_handle, b"")
+        _send(s, 68, c, b"")  # "D"
         return True
 
-    def gattc_exchange_mtu(self, conn_handle):
-        if conn_handle != self.conn:
+    def gattc_exchange_mtu(self, c):
+        s = self.s
+        if c != s[_CONN]:
             raise OSError(_ENOTCONN)
-        self._send(ord("M"), conn_handle, self.mtu_pref.to_bytes(2, "little"))
+        _send(s, 77, c, s[_MTU_WISH].to_bytes(2, "little"))  # "M"
 
-    def gap_pair(self, conn_handle):
-        if conn_handle != self.conn:
+    def gap_pair(self, c):
+        s = self.s
+        if c != s[_CONN]:
             raise OSError(_ENOTCONN)
-        self._send(ord("P"), conn_handle, b"")
+        _send(s, 80, c, b"")  # "P"
 
-    # ---- the simulated radio
 
-    def _need(self):
-        if not self.on:
-            raise OSError(_EINVAL)  # as the chip's "not active"
+# ---- the simulated radio
 
-    def _send(self, kind, conn, payload):
-        h = self.hdr
-        h[0] = kind
-        h[1] = conn
-        h[2] = len(payload) & 0xFF
-        h[3] = len(payload) >> 8
-        self.sock.write(h)
-        if payload:
-            self.sock.write(payload)
 
-    def service(self):
-        """Take what the radio sent (credits, connects, writes, MTU, encryption) and raise the
-        IRQs the chip's stack would have raised by now. Allocates nothing."""
-        one = self.one
-        rb = self.rbuf
-        sock = self.sock
-        for _ in self.rpoll.ipoll(0):
-            while True:
-                if not sock.readinto(one):
-                    self._gone()
-                    return
-                rb[self.rn] = one[0]
-                self.rn += 1
-                if self.rn >= 4 and self.rn == 4 + (rb[2] | rb[3] << 8):
-                    self.rn = 0
-                    self._message()
-                if not self._more():
-                    break
-            break
+def _need(s):
+    if not s[_ON]:
+        raise OSError(_EINVAL)  # as the chip's "not active"
 
-    def _more(self):
-        for _ in self.rpoll.ipoll(0):
-            return True
-        return False
 
-    def _gone(self):
-        # The radio (the host running the virtual board) went away: like a radio off.
-        self.rpoll.unregister(self.sock)
-        self.rpoll = select.poll()
-        if self.conn >= 0:
-            self._event(2, self.d3, self.conn)
-        self.conn = -1
+def _head(s, kind, conn, n):
+    h = s[_HDR]
+    h[0] = kind
+    h[1] = conn
+    h[2] = n & 0xFF
+    h[3] = n >> 8
+    s[_SOCK].write(h)
 
-    def _event(self, event, data, conn):
-        data[0] = conn
-        self.conn = -1 if event == 2 else conn
-        if self.handler is not None and self.on:
-            self.handler(event, data)
 
-    def _message(self):
-        rb = self.rbuf
-        kind = rb[0]
-        conn = rb[1]
-        n = rb[2] | rb[3] << 8
-        if kind == 67:  # "C": a central connected: [credits, addr x6]
-            self.credits = rb[4]
-            for i in range(6):
-                self.addr[i] = rb[5 + i]
-            self.mtu = 23
-            self.d3[1] = 1
-            self._event(1, self.d3, conn)
-        elif kind == 88:  # "X": disconnected
-            if conn == self.conn:
-                self._event(2, self.d3, conn)
-        elif kind == 87:  # "W": the central wrote: [handle u16, data...]
-            v = self.db.get(rb[4] | rb[5] << 8)
-            if v is not None:
-                k = 0 if not v.append else v.n
-                cap = len(v.buf)
-                for i in range(6, 4 + n):
-                    if k >= cap:
-                        break  # beyond the buffer: lost, as on the chip
-                    v.buf[k] = rb[i]
-                    k += 1
-                v.n = k
-                self.d2[1] = rb[4] | rb[5] << 8
-                data = self.d2
-                data[0] = conn
-                if self.handler is not None and self.on:
-                    self.handler(3, data)
-        elif kind == 85:  # "U": MTU exchanged
-            self.mtu = rb[4] | rb[5] << 8
-            self.d2[0] = conn
-            self.d2[1] = self.mtu
-            if self.handler is not None and self.on:
-                self.handler(21, self.d2)
-        elif kind == 75:  # "K": notifications the air has taken: buffers free again
-            self.credits += rb[4]
-        elif kind == 69:  # "E": encryption changed: [encrypted, authenticated, bonded, key size]
-            d = self.d5
-            d[0] = conn
-            for i in range(4):
-                d[i + 1] = rb[4 + i]
-            if self.handler is not None and self.on:
-                self.handler(28, d)
+def _send(s, kind, conn, payload):
+    _head(s, kind, conn, len(payload))
+    if payload:
+        s[_SOCK].write(payload)
+
+
+def _ready(p):
+    for _ in p.ipoll(0):  # ipoll allocates no result list
+        return True
+    return False
+
+
+def service():
+    """Take what the radio sent (credits, connects, writes, MTU, encryption) and raise the IRQs
+    the chip's stack would have raised by now. Allocates nothing."""
+    o = BLE.it
+    if o is None or o.s[_SOCK] is None:
+        return
+    s = o.s
+    one = s[_ONE]
+    rb = s[_RBUF]
+    sock = s[_SOCK]
+    while _ready(s[_POLL]):
+        if not sock.readinto(one):
+            _gone(s)
+            return
+        n = s[_RN]
+        rb[n] = one[0]
+        n += 1
+        if n >= 4 and n == 4 + (rb[2] | rb[3] << 8):
+            n = 0
+            _message(s)
+        s[_RN] = n
+
+
+def _gone(s):
+    # The radio (the host running the virtual board) went away: like a radio off.
+    s[_POLL] = select.poll()
+    s[_SOCK] = None
+    if s[_CONN] >= 0:
+        _irq(s, 2, s[_D3], s[_CONN])
+
+
+def _irq(s, event, data, conn):
+    data[0] = conn
+    if event == 1:
+        s[_CONN] = conn
+    elif event == 2:
+        s[_CONN] = -1
+    if s[_IRQ] is not None and s[_ON]:
+        s[_IRQ](event, data)
+
+
+def _message(s):
+    rb = s[_RBUF]
+    kind = rb[0]
+    conn = rb[1]
+    n = rb[2] | rb[3] << 8
+    if kind == 67:  # "C": a central connected: [credits, addr x6]
+        s[_CREDITS] = rb[4]
+        a = s[_ADDR]
+        for i in range(6):
+            a[i] = rb[5 + i]
+        s[_MTU] = 23
+        s[_D3][1] = 1
+        _irq(s, 1, s[_D3], conn)
+    elif kind == 88:  # "X": disconnected
+        if conn == s[_CONN]:
+            _irq(s, 2, s[_D3], conn)
+    elif kind == 87:  # "W": the central wrote: [handle u16, data...]
+        h = rb[4] | rb[5] << 8
+        v = s[_DB].get(h)
+        if v is not None:
+            buf = v[0]
+            k = v[1] if v[2] else 0
+            for i in range(6, 4 + n):
+                if k >= len(buf):
+                    break  # beyond the buffer: lost, as on the chip
+                buf[k] = rb[i]
+                k += 1
+            v[1] = k
+            s[_D2][1] = h
+            _irq(s, 3, s[_D2], conn)
+    elif kind == 85:  # "U": MTU exchanged
+        s[_MTU] = rb[4] | rb[5] << 8
+        s[_D2][1] = s[_MTU]
+        _irq(s, 21, s[_D2], conn)
+    elif kind == 75:  # "K": notifications the air has taken: buffers free again
+        s[_CREDITS] += rb[4]
+    elif kind == 69:  # "E": encryption changed: [encrypted, authenticated, bonded, key size]
+        d = s[_D5]
+        for i in range(4):
+            d[i + 1] = rb[4 + i]
+        _irq(s, 28, d, conn)
 
 
 def attach(port):
     """Connect the stand-in to the simulated radio on 127.0.0.1:port and install it as
     `bluetooth` (once: a second call returns the same)."""
-    ble = BLE()
-    if ble.sock is not None:
-        return ble
-    s = socket.socket()
-    s.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
-    ble.sock = s
-    ble.rpoll = select.poll()
-    ble.rpoll.register(s, select.POLLIN)
-    ble._send(ord("H"), 0, b"")
-    sys.modules["bluetooth"] = sys.modules[__name__]
-    return ble
-
-
-def service():
-    ble = BLE._it
-    if ble is not None and ble.sock is not None:
-        ble.service()
+    o = BLE()
+    s = o.s
+    if s[_SOCK] is None:
+        k = socket.socket()
+        k.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+        s[_SOCK] = k
+        p = select.poll()
+        p.register(k, select.POLLIN)
+        s[_POLL] = p
+        _send(s, 72, 0, b"")  # "H"
+        sys.modules["bluetooth"] = sys.modules[__name__]
+    return o

@@ -73,7 +73,7 @@ try:
 finally:
     micropython.heap_unlock()
 gc.collect()
-bt = hal.bt
+bt = sim_bluetooth.BLE()
 sys.stderr.write("HEAP %d %d %d %d %d %d\n" % (
     min(readings), max(readings), len(readings), a.pos, locked_samples, a.events))
 sys.stderr.write("BLE %d %d %d %d\n" % (ble.frames_in, bt.oversize, a.link_dropped, ble.lost))
