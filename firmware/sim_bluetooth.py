@@ -6,8 +6,8 @@
 # real stack would raise its IRQs by itself.
 #
 # What it does as the ESP32's NimBLE-based module does, so the firmware meets the same limits:
-# - a notification longer than MTU - 3 is cut to MTU - 3 (counted in `oversize`: the firmware
-#   must never do it); the MTU is 23 until an exchange says otherwise;
+# - the MTU is 23 until an exchange says otherwise (the radio cuts a notification longer than
+#   MTU - 3, as the real stack does, and counts it: the firmware must never send one);
 # - the stack holds `credits` notifications (NimBLE's buffers); gatts_notify raises OSError
 #   ENOMEM when they are all waiting for the air, OSError ENOTCONN for a connection not there;
 # - host writes are appended to the characteristic's buffer (gatts_set_buffer) up to its size;
@@ -78,7 +78,6 @@ class BLE:
             o.s = [False, None, 23, {}, 1, -1, 23, 0, a, bytearray(4), bytearray(1),
                    bytearray(600), 0, [0, 0, memoryview(a)], [0, 0], [0, 0, 0, 0, 0], b"", b"",
                    None, None]
-            o.oversize = 0
             BLE.it = o
         return BLE.it
 
@@ -160,9 +159,6 @@ class BLE:
         if d is None:
             v = s[_DB][h]
             d = memoryview(v[0])[:v[1]]
-        if len(d) > s[_MTU] - 3:
-            self.oversize += 1  # the real stack cuts it too; the firmware must not do this
-            d = memoryview(d)[:s[_MTU] - 3]
         s[_CREDITS] -= 1
         _head(s, 78, h, len(d))  # "N"
         s[_SOCK].write(d)

@@ -123,7 +123,8 @@ class Radio:
         self._peers: list[_Peer] = []
         self._drop_now = False
         self.counters = {"notifications": 0, "notify_bytes": 0, "air_bytes": 0, "packets": 0,
-                         "events": 0, "writes": 0, "connections": 0, "drops": 0}
+                         "events": 0, "writes": 0, "connections": 0, "drops": 0,
+                         "oversize": 0, "max_notification": 0}
         self.connected = threading.Event()
 
     # ---- lifetime
@@ -273,6 +274,10 @@ class Radio:
             p.connectable = bool(conn)
             p.next_adv = time.monotonic()
         elif kind == "N" and c is not None:
+            if len(payload) > c.mtu - 3:
+                with self._lock:
+                    self.counters["oversize"] += 1  # the firmware must never do this
+                payload = payload[:c.mtu - 3]  # the stack sends what fits, as NimBLE does
             c.notes.append((conn, payload))
         elif kind == "D" and c is not None:
             self._disconnect(c)
@@ -373,6 +378,8 @@ class Radio:
             with self._lock:
                 self.counters["notifications"] += 1
                 self.counters["notify_bytes"] += len(data)
+                self.counters["max_notification"] = max(self.counters["max_notification"],
+                                                        len(data))
                 self.counters["air_bytes"] += len(data) + ATT_L2CAP
                 self.counters["packets"] += len(packets)
         if sent:

@@ -3,7 +3,7 @@
 # owner's handshake and streams raw samples over BLE while the heap is measured as in
 # heap_steady.py. argv = samples.i16 flash.img seconds radio_port key_hex speed_milli.
 # Output on stderr (stdout is the serial link):
-#   HEAP min max readings pos locked events  /  BLE notifications-sent oversize link_dropped
+#   STANDIN bytes / HEAP min max readings pos locked events / BLE requests link_dropped lost
 import gc
 import sys
 import time
@@ -73,8 +73,7 @@ try:
 finally:
     micropython.heap_unlock()
 gc.collect()
-bt = sim_bluetooth.BLE()
 sys.stderr.write("HEAP %d %d %d %d %d %d\n" % (
     min(readings), max(readings), len(readings), a.pos, locked_samples, a.events))
-sys.stderr.write("BLE %d %d %d %d\n" % (ble.frames_in, bt.oversize, a.link_dropped, ble.lost))
+sys.stderr.write("BLE %d %d %d\n" % (ble.frames_in, a.link_dropped, ble.lost))
 sys.stderr.write("FREE %d\n" % gc.mem_free())
