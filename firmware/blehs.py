@@ -34,6 +34,9 @@ def answer(link, body):
     try:
         f = mp._decode_fields(t, payload)
     except mp.CodecError as e:
+        if t == mp.AUTH_PROVE and link.hs is not None:
+            link.hs = None  # a broken proof still uses up its challenge
+            failed(link)
         link.nack(seq, t, mp.E_BAD_PAYLOAD, str(e))
         return
     if link.fails >= _FREE:

@@ -441,6 +441,9 @@ class BleSerial:
             return  # dropped meanwhile: the request times out and is retried
         rx = c.services.get_characteristic(NUS_RX)
         room = max(20, rx.max_write_without_response_size)
+        # A 0x00 first: it ends any partial frame the board holds (a write lost to a drop or to
+        # its full RX buffer), so this frame is read whole (SPEC section 2: idle delimiters).
+        data = b"\x00" + data
         try:
             for i in range(0, len(data), room):
                 await c.write_gatt_char(rx, data[i:i + room], response=False)
