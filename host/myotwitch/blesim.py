@@ -124,7 +124,7 @@ class Radio:
         self._drop_now = False
         self.counters = {"notifications": 0, "notify_bytes": 0, "air_bytes": 0, "packets": 0,
                          "events": 0, "writes": 0, "connections": 0, "drops": 0,
-                         "oversize": 0, "max_notification": 0}
+                         "oversize": 0, "max_notification": 0, "adverts": 0}
         self.connected = threading.Event()
 
     # ---- lifetime
@@ -273,6 +273,9 @@ class Radio:
             p.adv, p.resp = payload[5:5 + n], payload[5 + n:]
             p.connectable = bool(conn)
             p.next_adv = time.monotonic()
+            if p.adv_us:
+                with self._lock:
+                    self.counters["adverts"] += 1  # advertising (re)started
         elif kind == "N" and c is not None:
             if len(payload) > c.mtu - 3:
                 with self._lock:
