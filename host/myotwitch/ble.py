@@ -35,7 +35,8 @@ NUS_SERVICE = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
 NUS_RX = "6e400002-b5a3-f393-e0a9-e50e24dcca9e"  # host writes
 NUS_TX = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"  # board notifies
 MFR_ID = 0xFFFF  # manufacturer data holding the device id (0xFFFF: no company, SPEC section 12)
-SCAN_S = 4.0
+SCAN_S = 4.0  # `myotwitch scan`
+FIND_S = 2.0  # finding the board to connect to: 4 adverts at the default 500 ms interval
 CONNECT_S = 20.0
 REQUEST_S = 5.0  # a handshake step
 RECONNECT_TRIES = 8
@@ -190,7 +191,7 @@ class BleSerial:
     """A board over BLE, looking like a serial port to link.Link (see the module docstring)."""
 
     def __init__(self, spec: str, keys=None, opts: dict | None = None, reconnect: bool = True,
-                 scan_timeout: float = SCAN_S):
+                 scan_timeout: float = FIND_S):
         from myotwitch.ownerkeys import KeyStore
 
         self.spec = spec[len(PREFIX):] if is_ble_port(spec) else spec
