@@ -52,6 +52,13 @@ class AirModel:
     central_mtu: int = 247
     pairing: bool = True  # the host takes part in LE Secure Connections pairing
 
+    def notifications_per_s(self, mtu: int) -> float:
+        """Notifications of MTU - 3 bytes the link carries per second (the model's ceiling)."""
+        packets = self.packets(mtu)
+        per = sum(self.pdu_us(x) for x in packets)
+        fit = min(self.max_pdus // len(packets), int((self.interval_ms * 1000 - IFS_US) // per))
+        return fit * 1000 / self.interval_ms
+
     def pdu_us(self, payload: int) -> float:
         return (payload + LL_OVERHEAD) * 8 + 2 * IFS_US + EMPTY_US
 
@@ -126,6 +133,9 @@ class Radio:
                          "events": 0, "writes": 0, "connections": 0, "drops": 0,
                          "oversize": 0, "max_notification": 0, "adverts": 0}
         self.connected = threading.Event()
+        # tap(t, data): every notification as the board hands it to the stack (t: monotonic),
+        # for measuring latency (bench_ble)
+        self.tap = None
 
     # ---- lifetime
 
@@ -281,6 +291,8 @@ class Radio:
                 with self._lock:
                     self.counters["oversize"] += 1  # the firmware must never do this
                 payload = payload[:c.mtu - 3]  # the stack sends what fits, as NimBLE does
+            if self.tap is not None:
+                self.tap(time.monotonic(), payload)
             c.notes.append((conn, payload))
         elif kind == "D" and c is not None:
             self._disconnect(c)
