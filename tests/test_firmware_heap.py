@@ -4,7 +4,6 @@ the virtual board's HAL and once on the ESP32's (hal_esp32.py with a stand-in `m
 
 import os
 import subprocess
-import threading
 
 from myotwitch.boards import get as get_board
 from myotwitch.build import cached_sim_build
@@ -62,19 +61,13 @@ def test_ble_active_no_heap_growth_and_no_allocation_per_notification(tmp_path):
     """The firmware with a BLE host connected, authenticated and taking the raw stream (plus
     EVENTs) as notifications at MTU 247 through the simulated radio: no heap growth, 10 s with
     the heap locked (nothing allocated per notification), within 64 KB + the stand-in's own."""
-    from myotwitch.ble import open_ble
-    from myotwitch.blesim import AirModel, Radio
+    from myotwitch.blesim import AirModel, Radio, streaming_host
 
     build = cached_sim_build()
     samples = write_i16(load_default(), tmp_path / "s.i16")
     key = os.urandom(32)
     env = {"MICROPYPATH": str(build.out_dir)}
     script = str(REPO / "tests/mp/heap_ble.py")
-
-    class OneKey:
-        def get(self, device_id):
-            return key
-
     with Radio(AirModel()) as radio:
         probe = subprocess.run([micropython_binary(), "-X", "heapsize=" + HEAPSIZE, script,
                                 samples.name, "probe.img", "1", str(radio.port), key.hex(), "0",
@@ -85,19 +78,7 @@ def test_ble_active_no_heap_growth_and_no_allocation_per_notification(tmp_path):
              "flash.img", "30", str(radio.port), key.hex(), "4000"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
             cwd=tmp_path)
-        host = {"messages": 0}
-
-        def run_host():
-            try:
-                with open_ble("ble:auto", keys=OneKey(), opts={"sim": True, "radio": radio.port},
-                              scan_timeout=1.0) as dev:
-                    dev.stream_start(1)
-                    for _ in dev.messages(timeout=15):
-                        host["messages"] += 1
-            except Exception as e:  # shown by the assertion below
-                host["error"] = repr(e)
-
-        threading.Thread(target=run_host, daemon=True).start()
+        host = streaming_host(radio.port, key)
         err = proc.stderr.read().decode(errors="replace")
         proc.wait(120)
         stats = radio.stats()
