@@ -152,9 +152,9 @@ def _raw_session(store, dev, day, minutes, channels, rng, seq) -> int:
     w = RawWriter(store.raw_path(sid), list(range(channels)), fs)
     w.begin_boot(boot, fs)
     counts = np.clip(np.rint(data), -32768, 32767).astype(np.int16)
-    for lo in range(0, n, 4096):
+    for lo in range(0, n, 100):  # frames as the device sends them, channel by channel
         for ch in range(channels):
-            w.add(ch, lo, counts[lo:lo + 4096, ch], boot)
+            w.add(ch, lo, counts[lo:lo + 100, ch], boot)
     w.close()
     store.add_events(sid, dev, boot, evs)
     store.end_session(sid, ended_at=t0 / 1000 + minutes * 60, end_reason="duration")

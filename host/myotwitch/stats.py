@@ -319,6 +319,10 @@ def compute(t: WearTable, notes: list, forecast: bool = False) -> dict:
 # ---------------------------------------------------------------- text
 
 
+def p_text(p: float) -> str:
+    return "< 0.001" if p < 0.001 else "= %.2g" % p
+
+
 def _r(row) -> str:
     if row["rate"] is None:
         return "-"
@@ -379,8 +383,8 @@ def format_stats(s: dict, days_shown: int = 14) -> str:
     if tr["verdict"] == NOT_ENOUGH:
         lines.append("Trend over days: %s (%s)" % (NOT_ENOUGH, tr["reason"]))
     else:
-        lines.append("Trend over days: %s, x%.2f per week (%.2f-%.2f), p = %.3g, %d days"
-                     % (tr["verdict"], tr["per_week"], tr["low"], tr["high"], tr["p"], tr["days"]))
+        lines.append("Trend over days: %s, x%.2f per week (%.2f-%.2f), p %s, %d days"
+                     % (tr["verdict"], tr["per_week"], tr["low"], tr["high"], p_text(tr["p"]), tr["days"]))
         lines.append("  test: " + tr["test"])
     hod = s["hour_of_day"]
     worn = [h for h in hod["hours"] if h["enough"]]
@@ -396,10 +400,10 @@ def format_stats(s: dict, days_shown: int = 14) -> str:
             lines.append("  %02d  %6.1f  %-30s %5.1f h" % (h["hour"], h["rate"], bar,
                                                          h["wear_hours"]))
         if "test" in hod:
-            lines.append("  the hours differ %s (chi-square %.1f on %d df, p = %.3g)"
+            lines.append("  the hours differ %s (chi-square %.1f on %d df, p %s)"
                          % ("more than chance alone" if hod["test"]["p"] < 0.05
                             else "no more than chance alone", hod["test"]["chi2"],
-                            hod["test"]["df"], hod["test"]["p"]))
+                            hod["test"]["df"], p_text(hod["test"]["p"])))
     lines.append("")
     conds = s["conditions"]
     if not conds:

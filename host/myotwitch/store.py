@@ -440,6 +440,10 @@ class Store:
         return self.conn.execute("SELECT * FROM boots WHERE device_id=? AND boot_id=?",
                                  (device_id, boot_id)).fetchone()
 
+    def clock(self, device_id, boot_id):
+        """Sample index of this boot -> unix ms (a function), or None for a boot without sync."""
+        return self._clock(device_id, boot_id)
+
     def _clock(self, device_id, boot_id):
         row = self.conn.execute(
             "SELECT fs, sync_unix_ms, sync_sample_index FROM boots WHERE device_id=? AND boot_id=?",
