@@ -55,7 +55,7 @@ def _when(t) -> str:
 def twitch_examples(store, since_ms=None, until_ms=None, device=None, n=MAX_EXAMPLES) -> list:
     """Up to n twitches from sessions with raw samples, spread over them: waveforms in µV where
     the board's scale is known, else ADC counts."""
-    from myotwitch.boards import BoardError, get
+    from myotwitch.boards import uv_scale
     from myotwitch.rawfile import load_raw
 
     sql = ("SELECT e.onset, e.boot_id, e.channel, e.duration, e.peak, e.onset_unix_ms,"
@@ -89,10 +89,8 @@ def twitch_examples(store, since_ms=None, until_ms=None, device=None, n=MAX_EXAM
         raw = loaded[r["session_id"]]
         if raw is None or r["channel"] not in raw.channels:
             continue
-        try:
-            scale, unit = get(r["board"]).uv_per_count, "µV"
-        except (BoardError, Exception):
-            scale, unit = 1.0, "ADC counts"
+        scale, unit = uv_scale(r["board"])
+        unit = "µV" if unit == "uV" else "ADC counts"
         for k, seg in enumerate(raw.segments):
             i = r["onset"] - seg.first_index
             if seg.boot_id != r["boot_id"] or not (0 <= i < seg.rows):
