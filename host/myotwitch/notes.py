@@ -156,7 +156,13 @@ def get_note(store, note_id: int) -> Note:
 
 def list_notes(store, since_ms=None, until_ms=None) -> list[Note]:
     """Notes that hold at some time in [since, until), oldest first."""
-    return [_note(r) for r in store.notes_rows(since_ms=since_ms, until_ms=until_ms)]
+    out = []
+    for r in store.notes_rows(since_ms=since_ms, until_ms=until_ms):
+        n = _note(r)
+        a, b = span(n)
+        if (since_ms is None or b > since_ms) and (until_ms is None or a < until_ms):
+            out.append(n)
+    return out
 
 
 def edit_note(store, note_id: int, start_ms=None, end_ms=None, moment=False, set_factors=None,

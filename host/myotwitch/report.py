@@ -158,8 +158,9 @@ def build_report(store, since_ms=None, until_ms=None, device=None, now=None) -> 
         parts.append("<figure>%s</figure>" % _img(plots.conditions_figure(s), "conditions"))
         parts.append(_conditions_table(s["conditions"]))
         parts.append("<p class='muted'>Each line compares your rate at that time with the rest of "
-                     "the time the same factor was logged: a comparison of your own counts, not "
-                     "a cause. &ldquo;Not enough data yet&rdquo;: the interval spans more than a "
+                     "the time the same factor was logged, hour for hour of the day (an evening "
+                     "condition is compared with other evenings): a comparison of your own "
+                     "counts, not a cause. &ldquo;Not enough data yet&rdquo;: the interval spans more than a "
                      "%g-fold range, or either side has under %g hours of wear.</p>"
                      % (stats.WIDE, stats.MIN_GROUP_HOURS))
     else:

@@ -133,7 +133,7 @@ def _per_day(days, counts, exposure):
 def within_day_dispersion(t: WearTable) -> float:
     """Quarters against their own day's rate: how bunched twitches are within a day."""
     uday, k, e, inv = _per_day(t.day, t.twitches, t.exposure_s)
-    rate = np.divide(k, e, out=np.zeros_like(k), where=e > 0)
+    rate = np.divide(k, e, out=np.zeros(len(k)), where=e > 0)
     return _dispersion(t.twitches, rate[inv] * t.exposure_s, len(uday))
 
 
@@ -187,7 +187,7 @@ def hour_of_day(t: WearTable, phi: float) -> dict:
     for r in rows:
         r["enough"] = r["wear_hours"] >= MIN_HOUR_WEAR
     uday, dk, de, inv = _per_day(t.day, t.twitches, t.exposure_s)
-    day_rate = np.divide(dk, de, out=np.zeros_like(dk), where=de > 0)
+    day_rate = np.divide(dk, de, out=np.zeros(len(dk)), where=de > 0)
     expected = np.bincount(h, weights=day_rate[inv] * t.exposure_s, minlength=24)
     use = (e >= MIN_HOUR_WEAR * 3600) & (expected > 0)
     out = {"hours": rows}
@@ -206,9 +206,27 @@ def _phrase(factor, level):
     return PHRASES.get(factor, {}).get(level, level)
 
 
+def hour_weights(t: WearTable, prior_hours: float = 2.0) -> np.ndarray:
+    """Each quarter's wear in "typical hours": seconds x (the hour of day's rate / the overall
+    rate), the hour's rate shrunk towards the overall one by `prior_hours` of wear. Comparing
+    with these weights compares hour for hour of the day (an evening tag is not held against
+    the quieter mornings): indirect standardisation."""
+    total = t.exposure_s.sum()
+    if total <= 0 or t.twitches.sum() == 0:
+        return t.exposure_s.copy()
+    overall = t.twitches.sum() / total
+    h = t.hour_of_day
+    k = np.bincount(h, weights=t.twitches, minlength=24)
+    e = np.bincount(h, weights=t.exposure_s, minlength=24)
+    rate = (k + overall * prior_hours * 3600) / (e + prior_hours * 3600)
+    return t.exposure_s * rate[h] / overall
+
+
 def compare(t: WearTable, conds: notes_mod.Conditions, phi_within: float) -> list[dict]:
-    """Each factor level and each tag against the rest of the time that factor was known."""
+    """Each factor level and each tag against the rest of the time that factor was known, hour
+    for hour of the day (hour_weights), with an exact interval (rate_ratio_ci)."""
     out = []
+    w = hour_weights(t)
     groups = []
     for name, v in conds.values.items():
         known = ~np.isnan(v)
@@ -235,16 +253,16 @@ def compare(t: WearTable, conds: notes_mod.Conditions, phi_within: float) -> lis
             row.update(ratio=None, low=None, high=None, dispersion=None, verdict=NOT_ENOUGH)
             out.append(row)
             continue
+        wa, wb = float(w[on].sum()), float(w[rest].sum())
         # over-dispersion between days under this comparison's own two rates
-        ra, rb = a / ta, b / tb
+        ra, rb = a / wa, b / wb
         sel = known
         uday, inv = np.unique(t.day[sel], return_inverse=True)
         inv = inv.ravel()
         obs = np.bincount(inv, weights=t.twitches[sel], minlength=len(uday))
-        exp_ = np.bincount(inv, weights=np.where(on[sel], ra, rb) * t.exposure_s[sel],
-                           minlength=len(uday))
+        exp_ = np.bincount(inv, weights=np.where(on[sel], ra, rb) * w[sel], minlength=len(uday))
         phi = max(phi_within, _dispersion(obs, exp_, 2))
-        rr, lo, hi = rate_ratio_ci(a, ta, b, tb, phi)
+        rr, lo, hi = rate_ratio_ci(a, wa, b, wb, phi)
         if not (lo > 0 and math.isfinite(hi)) or hi / lo > WIDE:
             verdict = NOT_ENOUGH
         elif lo > 1:
@@ -409,7 +427,8 @@ def format_stats(s: dict, days_shown: int = 14) -> str:
     if not conds:
         lines.append("Conditions: none logged yet (`myotwitch note add --caffeine 2 ...`).")
     else:
-        lines.append("Conditions (your rate then, against the rest of the time it was logged):")
+        lines.append("Conditions (your rate then, against the rest of the time it was logged, "
+                     "hour for hour of the day):")
         for c in conds:
             if c["ratio"] is None or c["verdict"] == NOT_ENOUGH:
                 fig = NOT_ENOUGH
