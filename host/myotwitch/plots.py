@@ -301,8 +301,7 @@ def hour_heatmap_figure(table):
     top.set_ylabel("per hour")
     top.set_title("Hour of day (local): twitches per hour of wear", loc="left")
     vmax = np.nanpercentile(rate, 98) if np.isfinite(rate).any() else 1.0
-    cmap = plt.get_cmap("magma_r").copy()
-    cmap.set_bad("#f2f2f2")
+    cmap = plt.get_cmap("magma_r").with_extremes(bad="#f2f2f2")
     im = ax.imshow(np.ma.masked_invalid(rate), aspect="auto", cmap=cmap,
                    norm=Normalize(0, vmax or 1.0), extent=(0, 24, nrow, 0),
                    interpolation="nearest")

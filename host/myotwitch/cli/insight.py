@@ -81,7 +81,7 @@ def note_json(n) -> dict:
     return n.as_json()
 
 
-@click.group(short_help="Log conditions (caffeine, sleep, stress, ...) and tags; list, edit.")
+@click.group(short_help="Log conditions and tags (caffeine, sleep, stress).")
 def note():
     """Notes: what you log beside the counts. A note at a moment holds to the end of that day
     ("3 cups this morning" still holds in the evening); a note with --from/--to holds over that
@@ -210,7 +210,7 @@ def note_delete(db, yes, as_json, note_id):
 # ---------------------------------------------------------------- stats
 
 
-@click.command(short_help="Twitches per hour of wear: by day, hour, condition; trend; forecast.")
+@click.command(short_help="Twitch rates by day, hour and condition; trend.")
 @db_option
 @json_option
 @range_options
@@ -241,7 +241,7 @@ def stats(db, as_json, device, since, until, forecast, days_shown):
 # ---------------------------------------------------------------- pictures
 
 
-@click.command(short_help="Draw a session: raw signal, events by kind, each twitch (PNG/SVG).")
+@click.command(short_help="Draw a session: signal, events, twitches.")
 @db_option
 @click.argument("session", type=click.IntRange(min=1), shell_complete=complete_session)
 @click.option("--output", "-o", default=None, metavar="FILE",
@@ -257,7 +257,7 @@ def plot(db, session, output):
     click.echo("wrote %s" % output)
 
 
-@click.command(short_help="Write an HTML report (one file, opens with a double-click).")
+@click.command(short_help="Write a self-contained HTML report.")
 @db_option
 @range_options
 @click.option("--output", "-o", default="report.html", show_default=True, metavar="FILE",
@@ -276,7 +276,7 @@ def report(db, device, since, until, output):
 # ---------------------------------------------------------------- export
 
 
-@click.command(short_help="Export events, sessions, notes, raw samples: CSV, Parquet, EDF+.")
+@click.command(short_help="Export to CSV, Parquet or EDF+.")
 @db_option
 @json_option
 @range_options
@@ -301,7 +301,7 @@ def export(db, as_json, device, since, until, fmt, output):
 # ---------------------------------------------------------------- live stream
 
 
-@click.command(short_help="Stream raw samples and events live (Lab Streaming Layer).")
+@click.command(short_help="Stream samples and events live over LSL.")
 @port_option
 @json_option
 @click.option("--lsl", is_flag=True, required=True,
