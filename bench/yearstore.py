@@ -51,7 +51,12 @@ def fill(store, days=300, events=200_000, seed=1, start=None, caffeine_rr=1.8, s
     rng = np.random.default_rng(seed)
     start = start or (dt.date.today() - dt.timedelta(days=days))
     hours_a_day = wear[1] - wear[0]
-    base = events * (1 - other_share) / (days * 0.95 * hours_a_day * 1.2)
+    # the base rate that gives about `events` in all: the effects' mean multipliers taken out
+    hours = wear[0] + np.arange(int(hours_a_day * 60)) / 60.0
+    mean = (hour_profile(hours, amplitude).mean() * (1 + 0.3 * (caffeine_rr - 1))
+            * (1 + (1.5 / 4.5) * (sleep_rr - 1)) * np.mean(trend_per_week ** (np.arange(days) / 7))
+            * (1 + 0.25 * np.mean(hours >= 18) * (run_rr - 1)))
+    base = events * (1 - other_share) / (days * 0.95 * hours_a_day * mean)
     truth = Truth(base, caffeine_rr, sleep_rr, run_rr, trend_per_week, amplitude, device_key,
                   days, start=start)
     fs = 1000

@@ -249,9 +249,9 @@ def _csv(store, out, since_ms, until_ms, device, res):
             if path is None:
                 (out / "samples").mkdir(exist_ok=True)
                 path = out / "samples" / ("session_%d.csv" % s["id"])
-                f = open(path, "w", newline="", encoding="ascii")
-                f.write(",".join(["unix_ms", "boot_id", "sample_index"]
-                                 + ["ch%d" % c for c in blk.channels]) + "\n")
+                f = open(path, "wb")
+                f.write((",".join(["unix_ms", "boot_id", "sample_index"]
+                                  + ["ch%d" % c for c in blk.channels]) + "\n").encode())
                 res.files.append(path)
             _csv_block(f, blk)
             res.samples += len(blk.data)
@@ -261,17 +261,19 @@ def _csv(store, out, since_ms, until_ms, device, res):
 
 
 def _csv_block(f, blk: RawBlock):
-    cols = [np.char.mod("%d", blk.unix_ms) if blk.unix_ms is not None
-            else np.full(len(blk.data), "", dtype="<U1"),
-            np.full(len(blk.data), hex_id(blk.boot_id) or ""),
-            np.char.mod("%d", blk.first_index + np.arange(len(blk.data)))]
-    for c in range(blk.data.shape[1]):
-        v = np.char.mod("%d", blk.data[:, c])
-        cols.append(np.where(blk.valid[:, c], v, ""))
-    lines = cols[0].astype(object)
-    for col in cols[1:]:
-        lines = lines + "," + col.astype(object)
-    f.write("\n".join(lines) + "\n")
+    """Rows through pyarrow's CSV writer (C++, tens of MB/s); a lost frame's cells are empty."""
+    pa, _, _ = _pa()
+    from pyarrow import csv as pacsv
+
+    n = len(blk.data)
+    cols = {"unix_ms": pa.array(blk.unix_ms) if blk.unix_ms is not None else pa.nulls(n, pa.int64()),
+            "boot_id": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+                                                      pa.array([hex_id(blk.boot_id) or ""])),
+            "sample_index": pa.array(blk.first_index + np.arange(n, dtype=np.int64))}
+    for c, ch in enumerate(blk.channels):
+        cols["ch%d" % ch] = pa.array(blk.data[:, c], mask=~blk.valid[:, c])
+    pacsv.write_csv(pa.table(cols), f, pacsv.WriteOptions(include_header=False,
+                                                           quoting_style="none"))
 
 
 # ---- Parquet
@@ -287,12 +289,21 @@ def _pa():
     return pa, ds, pq
 
 
-def _write_partitioned(table, base, template):
-    pa, ds, _ = _pa()
-    part = ds.partitioning(pa.schema([("device", pa.string()), ("date", pa.string())]),
-                           flavor="hive")
-    ds.write_dataset(table, base, format="parquet", partitioning=part,
-                     basename_template=template, existing_data_behavior="overwrite_or_ignore")
+def _write_partitioned(table, base, codes, labels, name):
+    """Write `table` (without its partition columns) as base/device=<d>/date=<day>/<name>, one
+    file per (device, day): labels[code] = (device, day) of each row's code. The hive layout
+    DuckDB and Spark read as columns."""
+    from urllib.parse import quote
+
+    _, _, pq = _pa()
+    codes = np.asarray(codes)
+    present = np.unique(codes)
+    for code in present:
+        dev, day = labels[int(code)]
+        d = Path(base) / ("device=" + quote(dev, safe="")) / ("date=" + quote(day, safe=""))
+        d.mkdir(parents=True, exist_ok=True)
+        part = table if len(present) == 1 else table.take(np.flatnonzero(codes == code))
+        pq.write_table(part, d / name)
 
 
 def _parquet(store, out, since_ms, until_ms, device, res):
@@ -319,11 +330,15 @@ def _parquet(store, out, since_ms, until_ms, device, res):
                         ("duration_ms", pa.float64()), ("kind", pa.string()),
                         ("channel", pa.int16()), ("peak", pa.int32()), ("area", pa.int32()),
                         ("source", pa.string())])
-    table = pa.table(cols, schema=schema)
+    devices, dates = cols.pop("device"), cols.pop("date")
+    table = pa.table(cols, schema=pa.schema([f for f in schema if f.name not in ("device", "date")]))
     table = table.append_column("time", pa.compute.cast(table["unix_ms"], pa.timestamp("ms", "UTC")))
     res.events = table.num_rows
     if table.num_rows:
-        _write_partitioned(table, out / "events", "events-{i}.parquet")
+        labels, codes = np.unique(np.array(["%s\0%s" % kv for kv in zip(devices, dates)],
+                                           dtype=object), return_inverse=True)
+        _write_partitioned(table, out / "events", codes.ravel(),
+                           [tuple(x.split("\0")) for x in labels], "events.parquet")
     sessions = session_rows(store, since_ms, until_ms, device)
     srows = [_session_dict(s) for s in sessions]
     for d, s in zip(srows, sessions):
@@ -352,39 +367,42 @@ def _parquet(store, out, since_ms, until_ms, device, res):
 
 
 def _parquet_samples(base, session, blk: RawBlock, n):
-    pa, _, _ = _pa()
+    pa, _, pq = _pa()
     rows, nch = blk.data.shape
-    idx = blk.first_index + np.arange(rows, dtype=np.int64)
     keep = blk.valid.T.ravel()  # channel-major: one channel's run after the other's
-    t = blk.unix_ms if blk.unix_ms is not None else None
-    cols = {
-        "session_id": np.full(rows * nch, session["id"], dtype=np.int64)[keep],
-        "boot_id": pa.array([hex_id(blk.boot_id)] * int(keep.sum()), pa.string()),
+    count = int(keep.sum())
+    idx = blk.first_index + np.arange(rows, dtype=np.int64)
+    t = blk.unix_ms
+    table = pa.table({
+        "session_id": np.full(count, session["id"], dtype=np.int64),
+        "boot_id": pa.DictionaryArray.from_arrays(pa.array(np.zeros(count, dtype=np.int32)),
+                                                  pa.array([hex_id(blk.boot_id)], pa.string())),
         "sample_index": np.tile(idx, nch)[keep],
-        "unix_ms": (pa.array(np.tile(t, nch)[keep]) if t is not None
-                    else pa.nulls(int(keep.sum()), pa.int64())),
+        "unix_ms": pa.array(np.tile(t, nch)[keep]) if t is not None else pa.nulls(count, pa.int64()),
         "channel": np.repeat(np.array(blk.channels, dtype=np.int16), rows)[keep],
         "value": blk.data.T.ravel()[keep],
-    }
-    table = pa.table(cols)
-    dates = _dates_of(t, rows)
-    table = table.append_column("device", pa.array([session["device"]] * table.num_rows,
-                                                   pa.string()))
-    table = table.append_column("date", pa.array(np.tile(dates, nch)[keep], pa.string()))
-    _write_partitioned(table, base, "s%d-%d-%d-{i}.parquet" % (session["id"], blk.segment, n))
+    })
+    days, labels = _days_of(t, rows)
+    _write_partitioned(table, base, np.tile(days, nch)[keep],
+                       [(session["device"], d) for d in labels],
+                       "s%d-%d-%d.parquet" % (session["id"], blk.segment, n))
 
 
-def _dates_of(t, rows) -> np.ndarray:
-    """Local date of each sample (dates change rarely: computed at the block's day boundaries)."""
+def _days_of(t, rows):
+    """(a code per sample, the local dates the codes stand for)."""
     if t is None:
-        return np.full(rows, "unsynced", dtype=object)
+        return np.zeros(rows, dtype=np.int64), ["unsynced"]
     from myotwitch.wear import local_offsets_ms
 
-    day = (t + local_offsets_ms(t)) // 86_400_000
-    out = np.empty(rows, dtype=object)
-    for d in np.unique(day):
-        out[day == d] = (dt.date(1970, 1, 1) + dt.timedelta(days=int(d))).isoformat()
-    return out
+    ends = local_offsets_ms(np.array([t[0], t[-1]]))
+    if ends[0] == ends[1]:  # no clock change inside the block (samples are in time order)
+        day = (t + ends[0]) // 86_400_000
+    else:
+        day = (t + local_offsets_ms(t)) // 86_400_000
+    starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
+    codes = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(day)]))
+    return codes, [(dt.date(1970, 1, 1) + dt.timedelta(days=int(day[i]))).isoformat()
+                   for i in starts]
 
 
 # ---- EDF+
