@@ -415,14 +415,13 @@ def _edf(store, out, since_ms, until_ms, device, res):
     res.sessions = len(sessions)
     notes = list_notes(store, since_ms, until_ms)
     res.notes = len(notes)
+    without = []
     for s in sessions:
         blocks_by_seg: dict = {}
         for blk in raw_blocks(store, s, since_ms, until_ms):
             blocks_by_seg.setdefault(blk.segment, []).append(blk)
         if not blocks_by_seg:
-            res.skipped.append("session %d: no raw samples%s (its events are in the csv and "
-                               "parquet exports)" % (s["id"], "" if s["raw_path"] is None
-                                                     else " in the range"))
+            without.append(s["id"])
             continue
         parts = len(blocks_by_seg)
         for k, (seg, blocks) in enumerate(sorted(blocks_by_seg.items())):
@@ -430,6 +429,23 @@ def _edf(store, out, since_ms, until_ms, device, res):
             path = out / name
             res.events += _edf_file(pyedflib, store, s, blocks, notes, path, res)
             res.files.append(path)
+    if without:
+        res.skipped.append("%d session(s) without raw samples%s, so no signal for EDF (their "
+                           "events are in the csv and parquet exports): %s"
+                           % (len(without), " in the range" if since_ms or until_ms else "",
+                              _id_ranges(without)))
+
+
+def _id_ranges(ids) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    out, start = [], None
+    for i, x in enumerate(ids):
+        if start is None:
+            start = x
+        if i + 1 == len(ids) or ids[i + 1] != x + 1:
+            out.append(str(start) if start == x else "%d-%d" % (start, x))
+            start = None
+    return ", ".join(out)
 
 
 def _edf_file(pyedflib, store, s, blocks, notes, path, res) -> int:

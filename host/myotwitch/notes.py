@@ -268,7 +268,8 @@ def describe(note: Note) -> str:
     """One line: the factors with units, #tags, the text."""
     from myotwitch.formats import safe
 
-    parts = ["%s %g %s" % (k, v, FACTORS[k].unit) for k, v in sorted(note.factors.items())]
+    parts = ["%s %g %s" % (k, v, FACTORS[k].unit[:-1] if v == 1 and FACTORS[k].unit.endswith("s")
+                           else FACTORS[k].unit) for k, v in sorted(note.factors.items())]
     parts += ["#" + t for t in note.tags]
     if note.text:
         parts.append('"%s"' % safe(note.text))

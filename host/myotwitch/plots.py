@@ -43,29 +43,43 @@ class PlotError(ValueError):
 # ---------------------------------------------------------------- a session
 
 
-def _session_signal(store, session_id):
-    """[(segment, x0 seconds from the session's start)] of the session's raw file, or None."""
+def _session_axis(store, session_id):
+    """boot id -> (sample index at x = 0 of that boot, fs, x offset in seconds): the session's
+    time axis in device samples, boot after boot. Sample indices, not clock syncs, so the raw
+    signal and the events always line up (a sync is only as good as its round trip, and the
+    virtual board's clock runs at its playback speed)."""
+    axis, offset = {}, 0.0
+    for b in store.session_boots(session_id):
+        first, last, fs = b["first_index"], b["last_index"], b["fs"] or 1000
+        if first is None:
+            continue
+        axis[b["boot_id"]] = (first, fs, offset)
+        offset += (last - first) / fs
+    return axis, offset
+
+
+def _session_signal(store, session_id, axis):
+    """[(segment, x0 seconds on the session's axis)] of the session's raw file, or None."""
     from myotwitch.rawfile import load_raw
 
     path = store.raw_path(session_id)
     if path is None or not path.exists():
         return None, None
     raw = load_raw(path, mmap=True)
-    s = store.session(session_id)
-    out, cursor = [], 0.0
+    out = []
     for seg in raw.segments:
-        clock = store.clock(s["device_id"], seg.boot_id) if seg.boot_id is not None else None
-        x0 = (clock(seg.first_index) / 1000.0 - s["started_at"]) if clock else cursor
-        out.append((seg, x0))
-        cursor = x0 + seg.rows / seg.fs
+        first, fs, off = axis.get(seg.boot_id, (seg.first_index, seg.fs, 0.0))
+        out.append((seg, off + (seg.first_index - first) / fs))
     return raw, out
 
 
-def _event_x(store, s, ev):
-    """Seconds from the session's start of an event (its boot's clock; None if unsynced)."""
-    if ev["onset_unix_ms"] is None:
+def _event_x(axis, ev):
+    """Seconds on the session's axis of an event (None for a boot the session did not see)."""
+    a = axis.get(ev["boot_id"])
+    if a is None:
         return None
-    return ev["onset_unix_ms"] / 1000.0 - s["started_at"]
+    first, fs, off = a
+    return off + (ev["onset"] - first) / fs
 
 
 def _envelope(y: np.ndarray, columns: int):
@@ -95,14 +109,15 @@ def session_figure(store, session_id):
     if s is None:
         raise PlotError("no session %s (see `myotwitch sessions`)" % session_id)
     events = store.events(session_id)
-    raw, segs = _session_signal(store, session_id)
+    axis, length = _session_axis(store, session_id)
+    raw, segs = _session_signal(store, session_id, axis)
     kinds = [mp.KIND_NAMES[e["kind"]] if 0 <= e["kind"] < 4 else "?" for e in events]
-    xs = [_event_x(store, s, e) for e in events]
+    xs = [_event_x(axis, e) for e in events]
     twitches = [i for i, k in enumerate(kinds) if k == "twitch" and xs[i] is not None]
     if len(twitches) > MAX_ZOOMS:
         twitches = [twitches[int(round(j))] for j in np.linspace(0, len(twitches) - 1, MAX_ZOOMS)]
     channels = raw.channels if raw is not None else sorted({e["channel"] for e in events}) or [0]
-    span = max([(s["ended_at"] or s["started_at"]) - s["started_at"]] + [x for x in xs if x]
+    span = max([length, 1.0] + [x for x in xs if x]
                + ([segs[-1][1] + segs[-1][0].rows / segs[-1][0].fs] if segs else []))
     unit, uname = _time_unit(span)
     zoom_rows = int(math.ceil(len(twitches) / 6)) if raw is not None else 0
@@ -124,16 +139,13 @@ def session_figure(store, session_id):
                 x = (x0 + idx / seg.fs) / unit
                 ax.fill_between(x, lo, hi, color=TRACE, linewidth=0.4, step="mid")
                 lo_hi += [float(lo.min()), float(hi.max())]
-                lo_hi[-2:] = [min(lo_hi[-2], np.percentile(lo, 1)), lo_hi[-1]]
+        ax.set_xlim(0, span / unit)
         mine = [i for i, e in enumerate(events) if e["channel"] == ch and xs[i] is not None]
         here = {k: sum(1 for i in mine if kinds[i] == k) for k in KIND_COLOURS}
         if raw is None:
             _raster(ax, events, kinds, xs, mine, unit, s)
         else:
-            # the envelope's range, but a few tall spikes may not flatten the rest
             ymin, ymax = min(lo_hi[0::2]), max(lo_hi[1::2])
-            ymin, ymax = max(ymin, -4 * abs(min(lo_hi))), min(ymax, 4 * abs(max(lo_hi)))
-            ymin, ymax = min(ymin, -abs(ymax) * 0.2), ymax
             pad = 0.08 * (ymax - ymin or 1)
             for i in mine:
                 c = KIND_COLOURS.get(kinds[i], "k")
@@ -163,7 +175,7 @@ def _raster(ax, events, kinds, xs, mine, unit, s):
     names = list(KIND_COLOURS)
     tw = np.array([xs[i] for i in mine if kinds[i] == "twitch"]) / unit
     if len(tw):
-        end_s = max(tw.max() * unit, (s["ended_at"] or 0) - s["started_at"], 1.0)
+        end_s = max(tw.max() * unit, ax.get_xlim()[1] * unit, 1.0)
         width_min = next((w for w in (1, 2, 5, 10, 15, 20, 30, 60, 120)
                           if w >= end_s / 60 / 48), 240)  # a round width, at most ~48 bars
         edges = np.arange(0, end_s / 60 + width_min, width_min) * 60 / unit

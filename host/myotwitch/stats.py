@@ -341,6 +341,10 @@ def p_text(p: float) -> str:
     return "< 0.001" if p < 0.001 else "= %.2g" % p
 
 
+def _hours(h: float) -> str:
+    return "%.1f h" % h if h >= 1 else "%.0f min" % (h * 60)
+
+
 def _r(row) -> str:
     if row["rate"] is None:
         return "-"
@@ -377,8 +381,9 @@ def format_stats(s: dict, days_shown: int = 14) -> str:
         lines += ["Left out: " + x for x in excluded_lines(s["excluded"])]
         lines.append(HEALTH_NOTE)
         return "\n".join(lines)
-    lines.append("Twitches per hour of wear, %s to %s: %s, %d twitches in %.1f h of wear"
-                 % (s["first_day"], s["last_day"], _r(tot), tot["twitches"], tot["wear_hours"]))
+    lines.append("Twitches per hour of wear, %s to %s: %s, %d twitches in %s of wear"
+                 % (s["first_day"], s["last_day"], _r(tot), tot["twitches"],
+                    _hours(tot["wear_hours"])))
     lines.append("  " + WEAR_NOTE + " Intervals: exact Poisson 95 %%, widened for bunching "
                  "(phi %.2f within days, %.2f between days)."
                  % (s["dispersion"]["within_days"], s["dispersion"]["between_days"]))
@@ -389,8 +394,8 @@ def format_stats(s: dict, days_shown: int = 14) -> str:
     lines.append("By day%s:" % (" (last %d of %d)" % (days_shown, len(days))
                                 if len(days) > days_shown else ""))
     for d in days[-days_shown:]:
-        lines.append("  %s  %6.1f h  %6d twitches  %s" % (d["date"], d["wear_hours"],
-                                                         d["twitches"], _r(d)))
+        lines.append("  %s  %8s  %6d twitches  %s" % (d["date"], _hours(d["wear_hours"]),
+                                                        d["twitches"], _r(d)))
     if len(s["channels"]) > 1:
         lines.append("By channel:")
         for c in s["channels"]:

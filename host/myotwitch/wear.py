@@ -253,12 +253,9 @@ def build(store, since_ms=None, until_ms=None, device=None) -> WearTable:
         ua_, ub_ = uncut[dev]
         if len(ua_) == 0:
             continue
-        rows = c.execute("SELECT onset_unix_ms, kind, channel FROM events WHERE device_id=? AND"
-                         " onset_unix_ms >= ? AND onset_unix_ms < ?",
-                         (dev, int(ua_[0]), int(ub_[-1]))).fetchall()
-        if not rows:
+        ev = _event_times(c, boots, dev)
+        if len(ev) == 0:
             continue
-        ev = np.array(rows, dtype=np.int64)
         seen = inside(ev[:, 0], *uncut[dev])  # every kind, artifacts included
         for k, n in zip(*np.unique(ev[seen, 1], return_counts=True)):
             name = names[k] if 0 <= k < len(names) else "kind %d" % k
@@ -276,6 +273,26 @@ def build(store, since_ms=None, until_ms=None, device=None) -> WearTable:
                      channels=dict(sorted(channels.items())), device_exposure=dev_exp,
                      excluded=excluded, events=events, since_ms=since_ms, until_ms=until_ms,
                      devices=sorted(set(dev_key[d] for d in dev_iv)))
+
+
+def _event_times(c, boots, dev) -> np.ndarray:
+    """(unix ms, kind, channel) of the device's events of synced boots, each placed by its
+    boot's clock from its sample index: the same clock that places the wear time, so events
+    and wear agree even where the device's clock ran at another pace than the host's (the
+    virtual board played faster than real time)."""
+    rows = c.execute("SELECT boot_id, onset, kind, channel FROM events WHERE device_id=?"
+                     " ORDER BY boot_id", (dev,)).fetchall()
+    if not rows:
+        return np.zeros((0, 3), dtype=np.int64)
+    arr = np.array([tuple(r) for r in rows], dtype=np.int64)
+    out = []
+    for boot in np.unique(arr[:, 0]):
+        b = boots.get((dev, int(boot)))
+        if b is None or b["sync_unix_ms"] is None or not b["fs"]:
+            continue
+        sel = arr[arr[:, 0] == boot]
+        out.append(np.column_stack([_to_ms(b, sel[:, 1].astype(float)), sel[:, 2], sel[:, 3]]))
+    return np.concatenate(out) if out else np.zeros((0, 3), dtype=np.int64)
 
 
 def _to_ms(boot, idx: np.ndarray) -> np.ndarray:
