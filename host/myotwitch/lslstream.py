@@ -49,7 +49,7 @@ def pylsl_module(scope: str | None = None):
     if scope is not None:
         if scope not in SCOPES:
             raise LslError("LSL scope must be one of %s" % ", ".join(SCOPES))
-        cfg = "[multicast]\nResolveScope = %s\n" % scope
+        cfg = "[multicast]\nResolveScope = %s\n[log]\nlevel = -2\n" % scope  # warnings up
         if scope == "machine":
             cfg += "[ports]\nIPv6 = disable\n"
         pylsl.set_config_content(cfg)
