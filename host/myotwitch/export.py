@@ -67,39 +67,41 @@ class ExportResult:
 # ---------------------------------------------------------------- what to export
 
 
-def _where_device(device, alias="d"):
-    if not device:
-        return "", []
-    return " AND (%s.key = ? OR %s.board = ?)" % (alias, alias), [device, device]
+def where(since_ms=None, until_ms=None, device=None, lo="e.onset_unix_ms", hi="e.onset_unix_ms"):
+    """(" AND ..." SQL, args) for rows inside [since, until) by their `lo`/`hi` time columns (ms)
+    and of one device (its key or board name; the devices table as `d`)."""
+    sql, args = "", []
+    if device:
+        sql += " AND (d.key = ? OR d.board = ?)"
+        args += [device, device]
+    if since_ms is not None:
+        sql += " AND %s >= ?" % hi
+        args.append(since_ms)
+    if until_ms is not None:
+        sql += " AND %s < ?" % lo
+        args.append(until_ms)
+    return sql, args
+
+
+SESSION_SPAN = {"lo": "s.started_at * 1000", "hi": "coalesce(s.ended_at, s.started_at) * 1000"}
 
 
 def event_rows(store, since_ms=None, until_ms=None, device=None):
     """Events as flat rows (one SQL pass, oldest first per device)."""
-    dsql, args = _where_device(device)
-    sql = ("SELECT d.key AS device, e.session_id, e.boot_id, e.seq, e.onset_unix_ms AS unix_ms,"
-           " e.onset, e.duration, b.fs, e.kind, e.channel, e.peak, e.area, e.source FROM events e"
-           " JOIN devices d ON d.id = e.device_id LEFT JOIN boots b ON b.device_id = e.device_id"
-           " AND b.boot_id = e.boot_id WHERE 1" + dsql)
-    if since_ms is not None:
-        sql += " AND e.onset_unix_ms >= ?"
-        args.append(since_ms)
-    if until_ms is not None:
-        sql += " AND e.onset_unix_ms < ?"
-        args.append(until_ms)
-    return store.conn.execute(sql + " ORDER BY e.device_id, e.seq", args)
+    sql, args = where(since_ms, until_ms, device)
+    return store.conn.execute(
+        "SELECT d.key AS device, e.session_id, e.boot_id, e.seq, e.onset_unix_ms AS unix_ms,"
+        " e.onset, e.duration, b.fs, e.kind, e.channel, e.peak, e.area, e.source FROM events e"
+        " JOIN devices d ON d.id = e.device_id LEFT JOIN boots b ON b.device_id = e.device_id"
+        " AND b.boot_id = e.boot_id WHERE 1" + sql + " ORDER BY e.device_id, e.seq", args)
 
 
 def session_rows(store, since_ms=None, until_ms=None, device=None) -> list:
-    dsql, args = _where_device(device)
-    sql = ("SELECT s.*, d.key AS device, d.board FROM sessions s JOIN devices d ON"
-           " d.id = s.device_id WHERE 1" + dsql)
-    if since_ms is not None:
-        sql += " AND coalesce(s.ended_at, s.started_at) * 1000 >= ?"
-        args.append(since_ms)
-    if until_ms is not None:
-        sql += " AND s.started_at * 1000 < ?"
-        args.append(until_ms)
-    return store.conn.execute(sql + " ORDER BY s.id", args).fetchall()
+    """Sessions overlapping [since, until), oldest first."""
+    sql, args = where(since_ms, until_ms, device, **SESSION_SPAN)
+    return store.conn.execute("SELECT s.*, d.key AS device, d.board FROM sessions s JOIN devices d"
+                              " ON d.id = s.device_id WHERE 1" + sql + " ORDER BY s.id",
+                              args).fetchall()
 
 
 def _kind(k):

@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from myotwitch import notes as notes_mod
-from myotwitch.stats import NOT_ENOUGH, poisson_ci
+from myotwitch.rates import NOT_ENOUGH, poisson_ci
 from myotwitch.wear import Q_MS, WearTable, day_date, local_offsets_ms
 
 LL_MARGIN = 2.0  # held-out log-likelihood the model must gain over the flat rate

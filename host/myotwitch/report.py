@@ -13,6 +13,7 @@ import html
 import numpy as np
 
 from myotwitch import __version__, plots, stats, wear
+from myotwitch.export import session_rows, where
 from myotwitch.formats import safe
 from myotwitch.notes import describe, list_notes
 from myotwitch.summary import HEALTH_NOTE
@@ -58,21 +59,12 @@ def twitch_examples(store, since_ms=None, until_ms=None, device=None, n=MAX_EXAM
     from myotwitch.boards import uv_scale
     from myotwitch.rawfile import load_raw
 
-    sql = ("SELECT e.onset, e.boot_id, e.channel, e.duration, e.peak, e.onset_unix_ms,"
-           " s.id AS session_id, s.raw_path, d.board FROM events e JOIN sessions s ON"
-           " s.id = e.session_id JOIN devices d ON d.id = e.device_id WHERE e.kind = 0 AND"
-           " s.raw_path IS NOT NULL")
-    args = []
-    if since_ms is not None:
-        sql += " AND e.onset_unix_ms >= ?"
-        args.append(since_ms)
-    if until_ms is not None:
-        sql += " AND e.onset_unix_ms < ?"
-        args.append(until_ms)
-    if device:
-        sql += " AND (d.key = ? OR d.board = ?)"
-        args += [device, device]
-    rows = store.conn.execute(sql + " ORDER BY e.onset_unix_ms, e.id", args).fetchall()
+    sql, args = where(since_ms, until_ms, device)
+    rows = store.conn.execute(
+        "SELECT e.onset, e.boot_id, e.channel, e.duration, e.peak, e.onset_unix_ms,"
+        " s.id AS session_id, s.raw_path, d.board FROM events e JOIN sessions s ON"
+        " s.id = e.session_id JOIN devices d ON d.id = e.device_id WHERE e.kind = 0 AND"
+        " s.raw_path IS NOT NULL" + sql + " ORDER BY e.onset_unix_ms, e.id", args).fetchall()
     if not rows:
         return []
     picks = [rows[int(round(i))] for i in np.linspace(0, len(rows) - 1, min(n * 3, len(rows)))]
@@ -246,21 +238,9 @@ def _conditions_table(conds) -> str:
 
 
 def _sessions_table(store, since_ms, until_ms, device) -> str:
-    sql = ("SELECT s.id, s.started_at, s.ended_at, s.raw_path, s.notes, d.key, d.board,"
-           " (SELECT count(*) FROM events e WHERE e.session_id = s.id) AS events,"
-           " (SELECT count(*) FROM events e WHERE e.session_id = s.id AND e.kind = 0) AS twitches"
-           " FROM sessions s JOIN devices d ON d.id = s.device_id WHERE 1")
-    args = []
-    if since_ms is not None:
-        sql += " AND coalesce(s.ended_at, s.started_at) * 1000 >= ?"
-        args.append(since_ms)
-    if until_ms is not None:
-        sql += " AND s.started_at * 1000 < ?"
-        args.append(until_ms)
-    if device:
-        sql += " AND (d.key = ? OR d.board = ?)"
-        args += [device, device]
-    rows = store.conn.execute(sql + " ORDER BY s.started_at DESC", args).fetchall()
+    rows = session_rows(store, since_ms, until_ms, device)[::-1]  # newest first
+    counts = {r[0]: (r[1], r[2]) for r in store.conn.execute(
+        "SELECT session_id, count(*), sum(kind = 0) FROM events GROUP BY session_id")}
     out = ["<h2>Sessions (%d)</h2>" % len(rows)]
     if not rows:
         out.append("<p>No recorded sessions in this period (pulled logs count all the same).</p>")
@@ -272,8 +252,9 @@ def _sessions_table(store, since_ms, until_ms, device) -> str:
                   else "open")
         out.append("<tr><td class='n'>%d</td><td>%s</td><td class='n'>%s</td><td>%s</td>"
                    "<td class='n'>%d</td><td class='n'>%d</td><td>%s</td><td>%s</td></tr>"
-                   % (r["id"], _when(r["started_at"]), length, _e(r["key"]), r["events"],
-                      r["twitches"], "yes" if r["raw_path"] else "", _e((r["notes"] or "")[:60])))
+                   % (r["id"], _when(r["started_at"]), length, _e(r["device"]),
+                      *counts.get(r["id"], (0, 0)), "yes" if r["raw_path"] else "",
+                      _e((r["notes"] or "")[:60])))
     out.append("</table>")
     if len(rows) > MAX_SESSIONS:
         out.append("<p class='muted'>and %d older sessions (<code>myotwitch sessions</code> lists "

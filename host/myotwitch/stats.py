@@ -12,20 +12,20 @@ and comparisons, never causes and never a diagnosis.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from myotwitch import notes as notes_mod
 from myotwitch.formats import iso_ms
+from myotwitch.rates import NOT_ENOUGH, poisson_ci, rate_ratio_ci
 from myotwitch.summary import HEALTH_NOTE
 from myotwitch.wear import WearTable, day_date
 
-LEVEL = 0.95
 WIDE = 4.0  # an interval spanning more than a 4-fold range says nothing useful: "not enough data"
 MIN_GROUP_HOURS = 2.0  # each side of a comparison needs this much wear
 MIN_HOUR_WEAR = 1.0  # hours of wear an hour of the day needs before its rate is shown
 MIN_DAYS = 3  # days with wear before comparisons and a trend are tried
 TREND_P = 0.05
-NOT_ENOUGH = "not enough data yet"
 
 # Level phrases: "your rate <phrase>: 1.8x the rest". Tags read "with #tag".
 PHRASES = {
@@ -60,44 +60,6 @@ TIPS = {
 KNOWN_FACTORS = ("Well-known factors to try: less caffeine, enough sleep, lower stress, rest after "
                  "hard exercise, enough to drink, less alcohol.")
 WEAR_NOTE = "Only time the device was worn and logging counts."
-
-
-# ---------------------------------------------------------------- intervals
-
-
-def poisson_ci(k: float, hours: float, phi: float = 1.0) -> tuple[float, float]:
-    """Exact (Garwood) 95 % interval of a rate per hour from k events in `hours`, with counts
-    and hours divided by phi (>= 1) for over-dispersion."""
-    from scipy.stats import chi2
-
-    if hours <= 0:
-        return (math.nan, math.nan)
-    phi = max(1.0, phi)
-    k, t = k / phi, hours / phi
-    a = (1 - LEVEL) / 2
-    lo = chi2.ppf(a, 2 * k) / 2 / t if k > 0 else 0.0
-    hi = chi2.ppf(1 - a, 2 * k + 2) / 2 / t
-    return float(lo), float(hi)
-
-
-def rate_ratio_ci(a: float, ta: float, b: float, tb: float, phi: float = 1.0):
-    """Rate ratio (a/ta)/(b/tb) with an exact conditional 95 % interval: given a+b events, a is
-    binomial with p = ta*RR/(ta*RR + tb) (Clopper-Pearson on p), counts divided by phi."""
-    from scipy.stats import beta
-
-    if ta <= 0 or tb <= 0:
-        return (math.nan, math.nan, math.nan)
-    phi = max(1.0, phi)
-    x, n = a / phi, (a + b) / phi
-    al = (1 - LEVEL) / 2
-    rr = (a / ta) / (b / tb) if b > 0 else math.inf
-    if n <= 0:
-        return (math.nan, 0.0, math.inf)
-    p_lo = float(beta.ppf(al, x, n - x + 1)) if x > 0 else 0.0
-    p_hi = float(beta.ppf(1 - al, x + 1, n - x)) if x < n else 1.0
-    lo = p_lo / (1 - p_lo) * tb / ta
-    hi = p_hi / (1 - p_hi) * tb / ta if p_hi < 1 else math.inf
-    return rr, lo, hi
 
 
 def _dispersion(obs, expected, params) -> float:
