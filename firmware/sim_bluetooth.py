@@ -204,6 +204,8 @@ def _need(s):
 
 
 def _head(s, kind, conn, n):
+    if s[_SOCK] is None:
+        return  # no radio attached: the air takes nothing
     h = s[_HDR]
     h[0] = kind
     h[1] = conn
@@ -214,7 +216,7 @@ def _head(s, kind, conn, n):
 
 def _send(s, kind, conn, payload):
     _head(s, kind, conn, len(payload))
-    if payload:
+    if payload and s[_SOCK] is not None:
         s[_SOCK].write(payload)
 
 
@@ -310,10 +312,11 @@ def _message(s):
 
 def attach(port):
     """Connect the stand-in to the simulated radio on 127.0.0.1:port and install it as
-    `bluetooth` (once: a second call returns the same)."""
+    `bluetooth` (once: a second call returns the same). port None: no radio, nothing on air."""
     o = BLE()
     s = o.s
-    if s[_SOCK] is None:
+    sys.modules["bluetooth"] = sys.modules[__name__]
+    if s[_SOCK] is None and port:
         k = socket.socket()
         k.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
         s[_SOCK] = k
@@ -321,5 +324,4 @@ def attach(port):
         p.register(k, select.POLLIN)
         s[_POLL] = p
         _send(s, 72, 0, b"")  # "H"
-        sys.modules["bluetooth"] = sys.modules[__name__]
     return o
