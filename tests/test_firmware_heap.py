@@ -16,11 +16,13 @@ from mpvm import REPO
 # The issue's budget. A 64-bit port needs about twice the heap of the ESP32's 32-bit one for the
 # same objects (pointers, dict slots, object headers), so 64k here is stricter than on the chip.
 # Steady state (gc.mem_alloc(), the scripts' own code and objects included, `make bench`):
-# virtual board 57,088 B, ESP32 path 57,152 B: the detector's second band and onset chain
-# (about 1.3 KB) were paid for by keeping its plain-Python loop (detref.py) and its table of
-# defaults and ranges (dettable.py) off the resident heap. Both also pass the boot peak, when
-# cfgedit.py, appctl.py and logmaint.py are loaded one at a time into a heap fragmented by module
-# loading: the smallest heap that passes is 63k, so 64k has about 1 KB to spare.
+# virtual board 51,552 B, ESP32 path 52,192 B with the radio off, and 56,128 B with a BLE host
+# connected, authenticated and streaming (the stand-in `bluetooth` module's own share, about
+# 7 KB, measured in the same process and set apart: on the chip it is C in flash). The resident
+# modules are native code on the virtual board, which MicroPython keeps outside its heap
+# (build.NATIVE_RESIDENT). The smallest heap that passes the boot peak and a CONFIG_SET at
+# steady state (cfgedit.py loaded into a heap fragmented by module loading) is 58k with the radio
+# off and 62k with BLE streaming: 2 KB to spare.
 #
 # The scripts run in their temporary directory with short relative file names: the unix port's
 # heap use grows with the length of the host paths it is given (about 1 KB between a 6- and a

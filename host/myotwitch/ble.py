@@ -473,12 +473,25 @@ class BleSerial:
                 asyncio.run_coroutine_threadsafe(c.disconnect(), self._loop).result(5)
             except Exception:
                 pass
+        if self._loop.is_running():
+            try:  # a reconnection under way ends here, not as a task destroyed pending
+                asyncio.run_coroutine_threadsafe(_cancel_others(), self._loop).result(2)
+            except Exception:
+                pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(2)
         with self._cv:
             if self._failed is None:
                 self._failed = BleError("closed")
             self._cv.notify_all()
+
+
+async def _cancel_others():
+    me = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not me]
+    for t in others:
+        t.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 def open_ble(port: str, **kw):
