@@ -56,7 +56,8 @@ def _run_ble(heap_k, tmp):
     (standin bytes, steady total bytes) or None if it fails at this heap size."""
     import os
 
-    from myotwitch.blesim import Radio, streaming_host
+    from myotwitch.ble import streaming_host
+    from myotwitch.blesim import Radio
 
     build = cached_sim_build()
     samples = tmp / "s.i16"

@@ -63,7 +63,8 @@ def test_ble_active_no_heap_growth_and_no_allocation_per_notification(tmp_path):
     """The firmware with a BLE host connected, authenticated and taking the raw stream (plus
     EVENTs) as notifications at MTU 247 through the simulated radio: no heap growth, 10 s with
     the heap locked (nothing allocated per notification), within 64 KB + the stand-in's own."""
-    from myotwitch.blesim import AirModel, Radio, streaming_host
+    from myotwitch.ble import streaming_host
+    from myotwitch.blesim import AirModel, Radio
 
     build = cached_sim_build()
     samples = write_i16(load_default(), tmp_path / "s.i16")

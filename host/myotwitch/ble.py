@@ -504,3 +504,28 @@ def open_ble(port: str, **kw):
 
 def describe(found: list[Found]) -> str:
     return json.dumps([f.as_dict() for f in found])
+
+
+def streaming_host(radio_port: int, key: bytes, quiet_s: float = 15.0) -> dict:
+    """A BLE host in a thread, for heap measurements of the virtual board: it connects to the
+    one board on the simulated radio with the owner key `key`, starts the raw stream and reads
+    until `quiet_s` pass without a message. Returns a dict it keeps up to date: `messages`,
+    and `error` if it failed."""
+    class OneKey:
+        def get(self, device_id):
+            return key
+
+    state = {"messages": 0}
+
+    def run():
+        try:
+            with open_ble("ble:auto", keys=OneKey(), opts={"sim": True, "radio": radio_port},
+                          scan_timeout=1.0) as dev:
+                dev.stream_start(1)
+                for _ in dev.messages(timeout=quiet_s):
+                    state["messages"] += 1
+        except Exception as e:  # the caller shows it
+            state["error"] = repr(e)
+
+    threading.Thread(target=run, name="myotwitch-ble-host", daemon=True).start()
+    return state

@@ -100,9 +100,8 @@ class _RadioLink:
 
 def _port(radio) -> int:
     if radio is None:
-        from myotwitch.ble import sim_radio_port
-
-        radio = sim_radio_port()
+        raise BleakError("the simulated radio's backend needs radio=PORT (myotwitch.ble finds "
+                         "it: MYOTWITCH_BLE_RADIO, or what `myotwitch sim --ble` published)")
     return int(radio)
 
 
