@@ -20,7 +20,6 @@ these as upper bounds for a quiet room.
 
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 

@@ -20,7 +20,6 @@ instead of the computer's Bluetooth adapter.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import threading
@@ -239,8 +238,6 @@ class BleSerial:
     # ---- connecting
 
     async def _find(self):
-        from bleak import BleakScanner  # noqa: F401  (fails early without bleak)
-
         found = await discover(self.scan_timeout, self.opts)
         if self.device_id:  # a reconnection: the same board, wherever its address went
             same = [f for f in found if f.device_id == self.device_id]
@@ -500,10 +497,6 @@ def open_ble(port: str, **kw):
 
     s = BleSerial(port, **kw)
     return Device(Link(s, name=s.port + (" (%s)" % s.device_id if s.device_id else "")))
-
-
-def describe(found: list[Found]) -> str:
-    return json.dumps([f.as_dict() for f in found])
 
 
 def streaming_host(radio_port: int, key: bytes, quiet_s: float = 15.0) -> dict:
