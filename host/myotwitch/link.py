@@ -604,6 +604,19 @@ class Device:
         self.info = HelloInfo.from_message(msg)
         return self.info
 
+    def identify(self, timeout=DEFAULT_TIMEOUT) -> str | None:
+        """The device's stable id (SPEC section 5), as the device reports it: HELLO's
+        device_id, else its CONFIG device_id (firmware older than the HELLO field); None if it
+        has neither (the host then cannot tell it from other boards of its kind)."""
+        hello = self.info or self.hello(timeout)
+        if hello.device_id:
+            return hello.device_id
+        try:
+            value = self.config_get("device_id", timeout).get("device_id")
+        except DeviceError:  # E_UNKNOWN_KEY: a firmware without the key
+            return None
+        return value if isinstance(value, str) and value else None
+
     def ping(self, nonce=None, timeout=DEFAULT_TIMEOUT) -> float:
         """Round trip time in seconds."""
         nonce = random.getrandbits(32) if nonce is None else nonce
