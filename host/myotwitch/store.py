@@ -462,6 +462,9 @@ class Store:
             self._undo(self._depth)
             raise
         self._depth -= 1
+        if not c.in_transaction:  # a fault inside, caught there, took the transaction with it
+            raise StoreError("store %s: the transaction was rolled back by a failure within "
+                             "it; nothing of it was stored" % self.path)
         try:
             if self._depth == 0:
                 c.execute("COMMIT")
@@ -473,9 +476,7 @@ class Store:
 
     def _undo(self, depth):
         c = self.conn
-        if not c.in_transaction:
-            if depth:  # the whole transaction is gone: the enclosing blocks must fail too
-                raise StoreError("store %s: the transaction was rolled back" % self.path)
+        if not c.in_transaction:  # SQLite rolled it all back already (a full disk, I/O)
             return
         if depth == 0:
             c.execute("ROLLBACK")

@@ -175,6 +175,7 @@ def store_for_writing(db):
     from myotwitch.store import open_store
 
     with errors(), open_store(db_of(db)) as store:
+        _tell(store)
         yield store
 
 
@@ -190,7 +191,14 @@ def store_for_reading(db):
             yield None
             return
         with open_store(path, readonly=True) as store:
+            _tell(store)
             yield store
+
+
+def _tell(store) -> None:
+    """What opening the store did on its own (files tightened, crashed sessions closed)."""
+    for note in store.notes:
+        click.echo("note: " + note, err=True)
 
 
 # ---------------------------------------------------------------- output
