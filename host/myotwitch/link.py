@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 import serial
 
+from myotwitch.formats import safe
 from myotwitch.protocol import myoproto as mp
 
 BAUDRATE = 115200
@@ -61,7 +62,7 @@ class DeviceError(LinkError):
         name = mp.SCHEMA.get(request_type, ("0x%02X" % request_type,))[0]
         msg = "device refused %s: %s (code %d)" % (name, self.code_name, code)
         if reason:
-            msg += ": " + reason
+            msg += ": " + safe(reason)  # the device's words: shown, never obeyed by a terminal
         super().__init__(msg)
 
 

@@ -67,6 +67,7 @@ class PullResult:
     record_bytes: int = 0
     seconds: float = 0.0
     erased_to: int | None = None
+    erase_declined: bool = False
     log_reset: bool = False
     unsynced_boots: list = field(default_factory=list)
 
@@ -193,7 +194,7 @@ class _Puller:
                     " WHERE b.device_id = marks.device_id AND b.boot_id = marks.boot_id)"
                     " WHERE device_id=? AND boot_id=? AND unix_ms IS NULL", (self.dev_id, boot))
 
-    def run(self, erase, chunk_timeout, max_retries) -> PullResult:
+    def run(self, erase, chunk_timeout, max_retries, confirm_erase=None) -> PullResult:
         dev, store = self.dev, self.store
         hello = dev.hello()
         self.fs = hello.fs
@@ -234,7 +235,9 @@ class _Puller:
                 "SELECT DISTINCT e.boot_id FROM events e JOIN boots b ON b.device_id = e.device_id"
                 " AND b.boot_id = e.boot_id WHERE e.device_id=? AND b.sync_unix_ms IS NULL",
                 (self.dev_id,))]
-        if erase and res.last_seq >= 0:
+        if erase and res.last_seq >= 0 and confirm_erase is not None and not confirm_erase(res):
+            res.erase_declined = True
+        elif erase and res.last_seq >= 0:
             dev.link.request(mp.LOG_ERASE, {"up_to_seq": res.last_seq}, timeout=10.0)
             res.erased_to = res.last_seq
             with store.transaction():
@@ -340,14 +343,17 @@ def recs_before(res, oldest):
 
 
 def pull_log(device: Device, store, erase=False, progress=None, chunk_timeout=CHUNK_TIMEOUT,
-             max_retries=MAX_RETRIES) -> PullResult:
+             max_retries=MAX_RETRIES, confirm_erase=None) -> PullResult:
     """Download new log records from `device` into `store` (see the module docstring).
 
     progress: an object with start(total) and update(done, records_just_added), or None;
     total and done count seq numbers (records and the gaps between them) of this download.
-    Raises LinkError (LinkLost, LinkTimeout, PullError) after committing what was pulled.
+    confirm_erase: with erase, called with the PullResult before the device is told to erase;
+    it returns False to keep the log (the result then says so).
+    Raises LinkError (LinkLost, LinkTimeout, PullError) after committing what was pulled, and
+    EraseRefused (before anything) for erase on a device without an id.
     """
-    return _Puller(device, store, progress).run(erase, chunk_timeout, max_retries)
+    return _Puller(device, store, progress).run(erase, chunk_timeout, max_retries, confirm_erase)
 
 
 # ---------------------------------------------------------------- reporting
@@ -361,7 +367,8 @@ def pull_json(res, db_path) -> dict:
             "record_bytes": res.record_bytes, "wire_bytes": res.wire_bytes,
             "seconds": round(res.seconds, 3), "log_reset": res.log_reset,
             "unsynced_boots": ["%08x" % b for b in res.unsynced_boots],
-            "erased_to": res.erased_to, "device": res.device, "board": res.board,
+            "erased_to": res.erased_to, "erase_declined": res.erase_declined,
+            "device": res.device, "board": res.board,
             "store": str(db_path)}
 
 
@@ -401,5 +408,7 @@ def format_pull(res, db_path) -> str:
                      % len(res.unsynced_boots))
     if res.erased_to is not None:
         lines.append("device log erased up to seq %d" % res.erased_to)
+    elif res.erase_declined:
+        lines.append("device log not erased (not confirmed)")
     lines.append("store: %s" % db_path)
     return "\n".join(lines)
