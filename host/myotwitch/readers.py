@@ -30,6 +30,7 @@ import csv
 import io
 import math
 import re
+import struct
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -463,14 +464,18 @@ def open_npy(path, fs=None) -> Reading:
 # ---------------------------------------------------------------- WAV
 
 
+WAVE_ERRORS = (wave.Error, EOFError, RuntimeError, ValueError, struct.error)
+
+
 def open_wav(path, fs=None) -> Reading:
     """PCM WAV, 8-bit (unsigned, centred on 128), 16- or 32-bit signed; the rate from the file."""
     where = str(path)
     _check_fs(fs, where)
     try:
         w = wave.open(str(path), "rb")
-    except (wave.Error, EOFError) as e:
-        raise ReaderError("%s: not a PCM WAV file this reader takes (%s)" % (where, e)) from None
+    except WAVE_ERRORS as e:  # the wave module's own, and what its chunk reader raises
+        raise ReaderError("%s: not a PCM WAV file this reader takes (%s)"
+                          % (where, str(e)[:QUOTE] or type(e).__name__)) from None
     try:
         nch, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
         dtype = {1: np.uint8, 2: np.dtype("<i2"), 4: np.dtype("<i4")}.get(width)
@@ -498,9 +503,9 @@ def open_wav(path, fs=None) -> Reading:
                 if width == 1:
                     a = a.astype(np.int16) - 128
                 yield _columns(counts, a, nch)
-        except (wave.Error, EOFError) as e:
-            raise ReaderError("%s: not a PCM WAV file this reader takes (%s)" % (where, e)) \
-                from None
+        except WAVE_ERRORS as e:
+            raise ReaderError("%s: not a PCM WAV file this reader takes (%s)"
+                              % (where, str(e)[:QUOTE] or type(e).__name__)) from None
         finally:
             w.close()
         if got < n:

@@ -128,8 +128,9 @@ class SimBoard:
                  flash_blocks: int = 256, max_channels: int | None = None, firmware_dir=None,
                  hold: bool = False):
         self.recording = recordings.load(recording, fs=fs)
-        if speed < 0:
-            raise SimError("--speed must be >= 0 (0: as fast as the firmware runs)")
+        if not (isinstance(speed, (int, float)) and 0 <= speed <= 1000):  # nan and inf too
+            raise SimError("--speed must be 0..1000 (0: as fast as the firmware runs), not %s"
+                           % speed)
         self.speed = speed
         self.once = once
         self.hold = hold  # play nothing until the host starts the raw stream (same run each time)
