@@ -503,6 +503,8 @@ def open_wav(path, fs=None) -> Reading:
                 if width == 1:
                     a = a.astype(np.int16) - 128
                 yield _columns(counts, a, nch)
+        except ReaderError:
+            raise
         except WAVE_ERRORS as e:
             raise ReaderError("%s: not a PCM WAV file this reader takes (%s)"
                               % (where, str(e)[:QUOTE] or type(e).__name__)) from None
