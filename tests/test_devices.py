@@ -49,34 +49,52 @@ def older_firmware(config_id=True):
     return transform
 
 
-def test_two_boards_of_one_kind_pulled_alternately_with_erase(tmp_path):
-    imgs = [tmp_path / "a.img", tmp_path / "b.img"]
-    db = tmp_path / "s.db"
-    rng = random.Random(16)
+def alternate_with_erase(tmp, rounds=3, seed=16, check=None):
+    """Two virtual boards of one kind (two flash images, board name "virtual") get new events
+    and are pulled in turn with erase, `rounds` times. Returns what each board ever logged, the
+    store's events of each device id, and each pull's result; `check(k, res, recs, left)` is
+    called after each pull with the board's flash before and after it."""
+    imgs = [tmp / "a.img", tmp / "b.img"]
+    db = tmp / "s.db"
+    rng = random.Random(seed)
     logged = [set(), set()]  # every event each board ever had on its flash
-    last = [-1, -1]  # where each board's last pull ended
-    ids = [None, None]
-    for rnd in range(3):
+    results = []
+    for rnd in range(rounds):
         for k in (0, 1):
             # New events on the board's flash (the board is off meanwhile: one littlefs writer)
-            prefill_log(imgs[k], 150 + 60 * k, boot_id=rng.getrandbits(32), seed=10 * rnd + k)
+            prefill_log(imgs[k], 150 + 60 * k, boot_id=rng.getrandbits(32),
+                        seed=seed * 100 + 10 * rnd + k)
             with SimBoard(speed=1, flash=imgs[k], hold=True) as board:  # hold: no events of its own
                 msg, recs = read_log(board.port)
                 logged[k] |= flash_events(recs)
                 with Device.open(board.port) as dev, st.open_store(db) as store:
                     res = pull_log(dev, store, erase=True)
                 _, left = read_log(board.port)
-            assert res.board == "virtual"
-            ids[k] = ids[k] or res.device
-            assert res.device == ids[k]  # the same board, the same id, round after round
-            assert res.from_seq == last[k] + 1, (rnd, k)  # its own position, not the other's
-            assert not res.log_reset and res.gap_counts()["dropped"] == 0
-            assert res.erased_to == res.last_seq >= max(s for _, s, _, _ in recs)
-            assert all(s > res.erased_to for _, s, _, _ in left)  # erased up to its own last
-            last[k] = res.last_seq
-            assert stored_events(db, ids[k]) == logged[k], (rnd, k)  # nothing lost
-    assert ids[0] != ids[1]
+            results.append((k, res))
+            if check is not None:
+                check(k, res, recs, left)
+    ids = [next(r.device for j, r in results if j == k) for k in (0, 1)]
+    return db, ids, logged, [stored_events(db, i) for i in ids], results
+
+
+def test_two_boards_of_one_kind_pulled_alternately_with_erase(tmp_path):
+    last = [-1, -1]  # where each board's last pull ended
+    ids = [None, None]
+
+    def check(k, res, recs, left):
+        assert res.board == "virtual"
+        ids[k] = ids[k] or res.device
+        assert res.device == ids[k]  # the same board, the same id, round after round
+        assert res.from_seq == last[k] + 1, k  # its own position, not the other board's
+        assert not res.log_reset and res.gap_counts()["dropped"] == 0
+        assert res.erased_to == res.last_seq >= max(s for _, s, _, _ in recs)
+        assert all(s > res.erased_to for _, s, _, _ in left)  # erased up to its own last
+        last[k] = res.last_seq
+
+    db, ids_, logged, stored, _ = alternate_with_erase(tmp_path, check=check)
+    assert ids_ == ids and ids[0] != ids[1]
     assert len(logged[0]) == 3 * 150 and len(logged[1]) == 3 * 210
+    assert stored == logged  # nothing lost, nothing of the other board
     with st.open_store(db) as store:
         rows = store.conn.execute("SELECT d.key, l.last_seq, l.erased_to FROM log_sync l"
                                   " JOIN devices d ON d.id = l.device_id").fetchall()

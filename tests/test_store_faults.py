@@ -120,41 +120,53 @@ def _free_disk(c, dev):
     c.execute("DROP TABLE junk")
 
 
-def test_a_recording_outlives_a_locked_and_a_full_store(tmp_path):
-    db = tmp_path / "s.db"
-    warnings = []
-    live = []
-    with SimBoard(speed=2, flash=tmp_path / "f.img") as board, \
+def record_through_faults(tmp, locks, duration, full_at=None, speed=2):
+    """Record with raw samples while another program locks the store during each (start, end)
+    window (seconds from the start) and, from `full_at` on, the disk is full until the recorder
+    has felt it. Returns (events the device sent, events stored in the session, warnings,
+    the verification, the RecordResult, seconds it took)."""
+    db = tmp / "s.db"
+    warnings, live, full = [], [], []
+    with SimBoard(speed=speed, flash=tmp / "f.img") as board, \
             Device.open(board.port) as dev, st.open_store(db) as store:
         t0 = time.monotonic()
         done = threading.Event()
-        # Another program locks the store in the middle, and again over the end of the session.
-        threading.Thread(target=_hold_lock, args=(db, [(1.0, 3.0), (6.5, 9.0)], t0, done),
-                         daemon=True).start()
-        full = []
+        threading.Thread(target=_hold_lock, args=(db, locks, t0, done), daemon=True).start()
 
-        def fill_up(msg):  # between the locks the disk is full, until the recorder has felt it
+        def fill_up(msg):
             live.append(msg)
+            if full_at is None:
+                return
             now = time.monotonic() - t0
             c = store.conn
             row = c.execute("SELECT device_id FROM sessions ORDER BY id DESC").fetchone()
-            if now > 3.5 and not full:
+            if now > full_at and not full:
                 full.append("full")
                 _fill_disk(c, row[0])
-            elif full == ["full"] and (any("disk full" in w for w in warnings) or now > 6.0):
+            elif full == ["full"] and (any("disk full" in w for w in warnings)
+                                       or now > full_at + 2.5):
                 full.append("freed")
                 _free_disk(c, row[0])
 
-        res = record_session(dev, store, duration=7.0, raw=True, on_message=fill_up,
+        res = record_session(dev, store, duration=duration, raw=True, on_message=fill_up,
                              on_warning=warnings.append)
-        assert done.is_set() and time.monotonic() - t0 >= 9.0  # it waited for the lock
+        done.wait(30)
+        took = time.monotonic() - t0
         sent = sorted(m.seq for m in live if m.type == 0x21)
         stored = [r["seq"] for r in store.conn.execute(
             "SELECT seq FROM events WHERE session_id=? ORDER BY seq", (res.session_id,))]
         v = verify_session(store, res.session_id)
+    return sent, stored, warnings, v, res, took
+
+
+def test_a_recording_outlives_a_locked_and_a_full_store(tmp_path):
+    # Locked in the middle, the disk full between the locks, locked again over the end.
+    sent, stored, warnings, v, res, took = record_through_faults(
+        tmp_path, [(1.0, 3.0), (6.5, 9.0)], 7.0, full_at=3.5)
+    assert took >= 9.0  # the end waited for the lock
     text = "\n".join(warnings)
     assert "locked" in text and "disk full" in text and "works again" in text, text
-    assert "waiting up to" in text and full == ["full", "freed"]
+    assert "waiting up to" in text
     assert res.end_reason == "duration" and res.left_on_device == 0
     assert sent and stored == sent  # every event the device sent is stored, once
     assert v.agree, v.pairs  # and the raw file went on meanwhile: verify agrees
@@ -199,36 +211,52 @@ def test_store_files_are_tightened_to_the_owner_once(tmp_path):
     assert r.exit_code == 0 and "owner-only" not in r.stderr  # said once
 
 
-def test_kill_9_during_record_raw_then_pull_and_verify_agree(tmp_path):
-    db = tmp_path / "s.db"
+def kill_record_then_pull(tmp, nth_event=3, speed=2):
+    """`myotwitch record --raw` SIGKILLed just after its nth event arrived, then `pull` (the
+    next command that writes the store). Returns (session id, what pull printed on stderr,
+    events of the session from the log only, events the device logged in the session's
+    span, events of the session, verify's CLI result)."""
+    db = tmp / "s.db"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with SimBoard(speed=2, flash=tmp_path / "f.img") as board:
+    with SimBoard(speed=speed, flash=tmp / "f.img") as board:
         p = subprocess.Popen([EXE, "--db", str(db), "record", "--raw", "--port", board.port],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
-        watchdog = threading.Timer(60, p.kill)  # never hang the suite
+        watchdog = threading.Timer(60, p.kill)  # never hang
         watchdog.start()
         seen = 0
         for line in p.stdout:  # an event just arrived: the host dies before it is committed
             if line.startswith("  #"):
                 seen += 1
-                if seen == 3:
+                if seen == nth_event:
                     p.send_signal(signal.SIGKILL)
                     break
         p.wait()
         watchdog.cancel()
-        assert seen == 3
+        assert seen == nth_event
         c = sqlite3.connect(db)
-        sid, ended = c.execute("SELECT id, ended_at FROM sessions").fetchone()
+        sid, ended = c.execute("SELECT id, ended_at FROM sessions ORDER BY id DESC").fetchone()
         c.close()
         assert ended is None  # left open by the crash
         r = CliRunner().invoke(main, ["--db", str(db), "pull", "--port", board.port, "-q"])
         assert r.exit_code == 0, r.output
-        assert "session %d was left open by a host crash" % sid in r.stderr
     with st.open_store(db) as store:
-        s = store.session(sid)
-        assert s["end_reason"] == "host crash" and s["ended_at"] >= s["started_at"]
         recovered = store.conn.execute("SELECT count(*) FROM events WHERE session_id=? AND"
                                        " source='log'", (sid,)).fetchone()[0]
-    r = CliRunner().invoke(main, ["--db", str(db), "verify", str(sid)])
-    assert r.exit_code == 0 and "AGREE" in r.output, r.output
+        in_span = store.conn.execute(
+            "SELECT count(*) FROM events e JOIN session_boots sb ON sb.device_id = e.device_id"
+            " AND sb.boot_id = e.boot_id WHERE sb.session_id=? AND e.onset BETWEEN"
+            " sb.first_index AND sb.last_index", (sid,)).fetchone()[0]
+        attached = store.conn.execute("SELECT count(*) FROM events WHERE session_id=?",
+                                      (sid,)).fetchone()[0]
+        s = store.session(sid)
+        assert s["end_reason"] == "host crash" and s["ended_at"] >= s["started_at"]
+    v = CliRunner().invoke(main, ["--db", str(db), "verify", str(sid)])
+    return sid, r.stderr, recovered, in_span, attached, v
+
+
+def test_kill_9_during_record_raw_then_pull_and_verify_agree(tmp_path):
+    sid, told, recovered, in_span, attached, v = kill_record_then_pull(tmp_path)
+    assert "session %d was left open by a host crash" % sid in told
+    assert v.exit_code == 0 and "AGREE" in v.output, v.output
+    assert attached == in_span  # every event the device logged in the session's span is in it
     assert recovered >= 1  # the event the host never committed came from the device's log
