@@ -45,7 +45,8 @@ def record(port, db, as_json, raw, duration, notes, quiet):
 
         if not as_json:
             click.echo("recording from %s into %s (Ctrl-C to stop)" % (safe(dev.port), store.path))
-        result = record_session(dev, store, duration=duration, raw=raw, on_message=show, notes=notes)
+        result = record_session(dev, store, duration=duration, raw=raw, on_message=show, notes=notes,
+                                on_warning=lambda text: click.echo("warning: " + text, err=True))
         sm = session_summary(store, result.session_id)
         if as_json:
             emit_json(summary_json(sm))
