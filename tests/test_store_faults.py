@@ -209,6 +209,20 @@ def test_store_files_are_tightened_to_the_owner_once(tmp_path):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
     r = CliRunner().invoke(main, ["sessions", "--db", str(db)])
     assert r.exit_code == 0 and "owner-only" not in r.stderr  # said once
+    # The user's virtual board: its flash image holds the event log.
+    home = root / "virtual-board"
+    home.mkdir(mode=0o755)
+    (home / "flash.img").write_bytes(b"")
+    os.chmod(home, 0o755)
+    os.chmod(home / "flash.img", 0o644)
+    env = {"MYOTWITCH_DATA_DIR": str(root)}
+    r = CliRunner().invoke(main, ["--port", "sim", "info"], env=env)
+    assert r.exit_code == 0 and "made owner-only" in r.stderr and "flash.img (was 0644)" in \
+        r.stderr, r.output
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "flash.img").stat().st_mode) == 0o600
+    r = CliRunner().invoke(main, ["--port", "sim", "info"], env=env)
+    assert r.exit_code == 0 and "owner-only" not in r.stderr
 
 
 def kill_record_then_pull(tmp, nth_event=3, speed=2):
