@@ -53,6 +53,10 @@ def record(port, db, as_json, raw, duration, notes, quiet):
         else:
             click.echo("session %d ended (%s)" % (result.session_id, result.end_reason))
             click.echo(format_summary(sm))
+    if result.left_on_device:  # the store failed so long that the memory buffer filled up
+        click.echo("warning: %d record(s) of session %d were not held while the store failed: "
+                   "they are in the board's log; run `myotwitch pull` to store them"
+                   % (result.left_on_device, result.session_id), err=True)
     if result.error:  # the link broke or the device refused: what arrived is saved, but say so
         fail("%s; session %d is saved up to that point" % (result.error, result.session_id),
              common.EXIT_DEVICE)
