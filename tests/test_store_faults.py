@@ -274,3 +274,27 @@ def test_kill_9_during_record_raw_then_pull_and_verify_agree(tmp_path):
     assert v.exit_code == 0 and "AGREE" in v.output, v.output
     assert attached == in_span  # every event the device logged in the session's span is in it
     assert recovered >= 1  # the event the host never committed came from the device's log
+
+
+def test_past_the_memory_bound_records_wait_in_the_boards_log(tmp_path, monkeypatch):
+    from myotwitch import record
+    from myotwitch.pull import pull_log
+
+    monkeypatch.setattr(record, "MAX_BUFFERED", 2)
+    db = tmp_path / "s.db"
+    warnings, live = [], []
+    with SimBoard(speed=4, flash=tmp_path / "f.img") as board:
+        with Device.open(board.port) as dev, st.open_store(db) as store:
+            t0 = time.monotonic()
+            done = threading.Event()
+            threading.Thread(target=_hold_lock, args=(db, [(0.3, 4.5)], t0, done),
+                             daemon=True).start()
+            res = record_session(dev, store, duration=4.0, on_message=live.append,
+                                 on_warning=warnings.append)
+        assert res.left_on_device > 0 and "stay only in the device's log" in "\n".join(warnings)
+        with Device.open(board.port) as dev, st.open_store(db) as store:
+            pull_log(dev, store)
+            stored = [r["seq"] for r in store.conn.execute(
+                "SELECT seq FROM events WHERE session_id=? ORDER BY seq", (res.session_id,))]
+    sent = sorted(m.seq for m in live if m.type == 0x21)
+    assert len(sent) > 2 and stored == sent  # pull brought the rest back into the session
