@@ -583,12 +583,14 @@ class Store:
         if self.is_legacy(device_id):
             return []
         c = self.conn
+        holders = c.execute("SELECT b.device_id FROM boots b JOIN devices d ON d.id = b.device_id"
+                            " WHERE b.boot_id=? AND d.legacy=1", (boot_id,)).fetchall()
+        if not holders:
+            return []
         moved = []
         with self.transaction():
             c.execute("PRAGMA defer_foreign_keys = ON")  # boots and their rows move together
-            for (legacy,) in c.execute(
-                    "SELECT b.device_id FROM boots b JOIN devices d ON d.id = b.device_id"
-                    " WHERE b.boot_id=? AND d.legacy=1", (boot_id,)).fetchall():
+            for (legacy,) in holders:
                 boots, sessions = {boot_id}, set()
                 while True:  # the sessions of these boots, and their boots, until closed
                     marks = ",".join("?" * len(boots))
