@@ -298,3 +298,18 @@ def test_past_the_memory_bound_records_wait_in_the_boards_log(tmp_path, monkeypa
                 "SELECT seq FROM events WHERE session_id=? ORDER BY seq", (res.session_id,))]
     sent = sorted(m.seq for m in live if m.type == 0x21)
     assert len(sent) > 2 and stored == sent  # pull brought the rest back into the session
+
+
+def test_a_read_only_store_is_read_and_never_written(tmp_path):
+    """An immutable file (chattr +i: read-only even for root, who runs the tests here)."""
+    db = tmp_path / "ro.db"
+    fill(db, 2)
+    subprocess.run(["chattr", "+i", str(db)], check=True)
+    try:
+        r = CliRunner().invoke(main, ["--db", str(db), "record", "--port", "sim",
+                                      "--duration", "1"])
+        one_line_error(r, str(db), "read-only", "chmod u+w")
+        r = CliRunner().invoke(main, ["--db", str(db), "sessions", "--json"])
+        assert r.exit_code == 0 and len(r.stdout.splitlines()) == 2, r.output
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], check=True)
