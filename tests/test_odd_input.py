@@ -6,7 +6,6 @@ other than the tool's own errors."""
 
 import json
 import string
-import wave
 
 import numpy as np
 import pytest
