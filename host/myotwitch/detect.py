@@ -68,6 +68,34 @@ class DetectError(ValueError):
     pass
 
 
+# The sample rates the detector runs at, derived from the firmware's integer windows (the
+# device itself takes CONFIG fs 500..2000). Below 500 Hz the narrow band's 2 ms half-length
+# (fs // 500) is under one sample and is clamped to 1: the band no longer passes what it is
+# for (and surface EMG, up to ~450 Hz, aliases). Above 3679 Hz the mains comb at its lowest
+# (det_mains_hz 40: fs // 40 samples back) plus the wide band's two half-lengths
+# (2 * (fs // 200)) reach 128 samples back, past the 128-sample delay line (firmware/
+# detector.py reads at most 127 back; at 3680 Hz: 92 + 36 = 128), and the twin would no longer
+# be the device's detector. In between, every fixed-point bound of DETECTOR.md holds.
+FS_RANGE = (500, 3679)
+
+
+def check_fs(fs) -> int:
+    """`fs` as the whole number of Hz the detector runs at, or DetectError saying the range
+    and why."""
+    lo, hi = FS_RANGE
+    try:
+        ok = float(fs) == int(fs) and lo <= int(fs) <= hi
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise DetectError(
+            "a sample rate of %s Hz: the detector runs at %d..%d Hz, whole numbers (its "
+            "band-pass needs a sample per 2 ms; above %d Hz its filters reach past the "
+            "firmware's 128-sample delay line): resample the recording" % (
+                ("%g" % fs) if isinstance(fs, (int, float)) else repr(fs), lo, hi, hi))
+    return int(fs)
+
+
 def check_params(params=None, where="detector settings", strict=False) -> dict:
     """DEFAULTS updated with `params`, every value checked against the CONFIG range; DetectError
     naming `where`, the first bad key and its unit. `strict` (a user's JSON file) takes only
