@@ -58,9 +58,9 @@ class KeyStore:
         """Store (or replace) the key, atomically, 0600 in a 0700 folder."""
         if len(key) != KEY_LEN:
             raise ValueError("an owner key is %d bytes" % KEY_LEN)
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if self.root.stat().st_mode & 0o077:
-            self.root.chmod(0o700)
+        from myotwitch.private import make_dir, tighten
+
+        tighten(make_dir(self.root))
         path = self.path(device_id)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
