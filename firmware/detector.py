@@ -213,6 +213,7 @@ class Detector:
         self.noise = 0
         self.onset = 0
         self.base = 0
+        self.pol = False
         self.set_mains(self.fixed)
 
     @micropython.native
@@ -307,6 +308,9 @@ class Detector:
         sv = self.sv
         sv[XMAX] = ymax
         sv[XMIN] = ymin
+        # The polarity, from the run that crossed: later samples may hold the comb's echo of it
+        # (x - x[n-d] repeats a potential inverted one period on).
+        self.pol = b - 8 * ymin > 8 * ymax - b
         # Earlier potentials at 5/6 of the onset level, closer to each other than the hold time,
         # belong to this event (the first ones of a burst): it starts where their chain starts,
         # at most det_burst_ms back. Peak and area are measured from the run that crossed.
@@ -344,7 +348,7 @@ class Detector:
         seq = self.seq
         self.seq = seq + 1
         peak = min(peak, 65535)
-        if up < down:
+        if self.pol:
             peak = -peak  # held signed: the heartbeat check compares polarity too
         area = min(area >> 4, 65535)
         dur = min(dur, 4095)
@@ -386,27 +390,28 @@ class Detector:
     @micropython.native
 
     def like(self, p, a, p2, a2):
-        """The same shape: polarity, peak within 1/4 (+ half the noise level: small beats in
+        """The same shape: polarity, peak within 1/4 (+ the noise level: small beats in
         noise), area within 1/2 (+ 1). (Not the duration: it varies with the envelope's tail.)"""
         if (p < 0) != (p2 < 0):
             return False
         p = abs(p)
         p2 = abs(p2)
-        return 4 * abs(p - p2) <= p2 + 2 * self.noise and 2 * abs(a - a2) <= a2 + 3
+        return 4 * abs(p - p2) <= p2 + 4 * self.noise and 2 * abs(a - a2) <= a2 + 3
 
     @micropython.native
 
     def heart(self, onset, peak, area, kind):
         # Heartbeats have one shape, beat after beat; twitches do not. Shape first: three events
         # of the same shape (polarity, peak, area) at heart-rate intervals (300 ms ..
-        # det_rr_ms, each within 2/3..3/2 of the other: irregular rhythms too) teach the beat;
-        # they, and from then on every event of that shape at least half an interval after the
-        # last beat, are artifacts. Rhythm second: a beat not seen for 2.5 intervals is
+        # det_rr_ms, each within 3/4..4/3 of the other: irregular rhythms too) teach the beat;
+        # they, and from then on every event of that shape at least 300 ms and half an interval
+        # after the last beat (early beats, pauses and beats too small to be seen in between
+        # included), are artifacts. Rhythm second: a beat not seen for 4 x det_rr_ms is
         # forgotten (learned again from three).
         rm = self.rm
         if rm[2]:
             iv = onset - rm[3]
-            if 2 * iv > 5 * rm[4]:
+            if iv > 4 * self.rr_hi:
                 rm[2] = 0
             elif self.like(peak, area, rm[0], rm[1]):
                 if iv < self.rr_lo or 2 * iv < rm[4]:
@@ -436,7 +441,7 @@ class Detector:
             if j2 < 0:
                 j2 = j
                 iv2 = iv
-            elif 3 * iv >= 2 * iv2 and 2 * iv <= 3 * iv2:
+            elif 4 * iv >= 3 * iv2 and 3 * iv <= 4 * iv2:
                 rm[0] = (peak + q[j2 + 3] + q[j + 3]) // 3
                 rm[1] = (area + q[j2 + 4] + q[j + 4]) // 3
                 rm[2] = 1

@@ -253,6 +253,7 @@ class _Idle:
         self.cl = -65536
         self.onset = 0
         self.base = 0
+        self.pol = False
         self.ref = 0  # (twin only) where the event's run starts
 
 
@@ -519,9 +520,9 @@ class Stream:
         for i in range(len(cross)):
             cr, lst, en = int(cross[i]), int(last[i]), int(end[i])
             if cr >= 0:  # Detector.begin at the crossing
-                onset, ref, base, area, xmax, xmin = self._begin(ctx, cr, blocks)
+                onset, ref, base, area, xmax, xmin, pol = self._begin(ctx, cr, blocks)
             else:  # began before this chunk
-                onset, ref, base = ev.onset - n0, ev.ref - n0, ev.base
+                onset, ref, base, pol = ev.onset - n0, ev.ref - n0, ev.base, ev.pol
                 area, xmax, xmin = ev.area, ev.xmax, ev.xmin
             lo = max(cr + 1, 0)
             stop = min(en, m)
@@ -531,7 +532,7 @@ class Stream:
                 area += int(a[lo:stop].sum())
             wide = int(abw[lst]) if lst >= 0 else ev.wide
             if en >= m:  # still going at the chunk's end
-                ev.onset, ev.ref, ev.base = onset + n0, ref + n0, base
+                ev.onset, ev.ref, ev.base, ev.pol = onset + n0, ref + n0, base, pol
                 ev.area, ev.xmax, ev.xmin = area, xmax, xmin
                 ev.last, ev.wide = lst + n0, wide
                 break
@@ -540,7 +541,7 @@ class Stream:
             spread = _spread(q, d)[1 if wide else 0]
             noise = int(blocks["noise"][self._block_of(blocks, en)])
             finished.append((onset + n0, lst - onset - spread, area, xmax, xmin, base, shift,
-                             en + n0, noise))
+                             en + n0, noise, pol))
         ev.active = int(len(cross) > 0 and int(end[-1]) >= m)
         if len(ch):  # the chain's state: its last sample while idle, and its start
             ev.cl = int(ch[-1]) + n0
@@ -587,7 +588,8 @@ class Stream:
         p = int(np.searchsorted(chs, cr))
         cs = int(cstart[p])
         onset = cs if cr - q["burst"] <= cs < k else k
-        return onset, k, base, area, int(seg.max()), int(seg.min())
+        ymax, ymin = int(seg.max()), int(seg.min())
+        return onset, k, base, area, ymax, ymin, base - 8 * ymin > 8 * ymax - base
 
     # ---- per event: kind, the heartbeat, the hold-back queue
 
@@ -595,14 +597,14 @@ class Stream:
         if (p < 0) != (p2 < 0):
             return False
         p, p2 = abs(p), abs(p2)
-        return 4 * abs(p - p2) <= p2 + 2 * noise and 2 * abs(a - a2) <= a2 + 3
+        return 4 * abs(p - p2) <= p2 + 4 * noise and 2 * abs(a - a2) <= a2 + 3
 
     def _heart(self, onset, peak, area, kind, noise):
         """Detector.heart: the kind, with the learned beat (self.rm) and the held queue."""
         q, rm = self.q, self.rm
         if rm[2]:
             iv = onset - rm[3]
-            if 2 * iv > 5 * rm[4]:
+            if iv > 4 * q["rr_hi"]:
                 rm[2] = 0
             elif self._like(peak, area, rm[0], rm[1], noise):
                 if iv < q["rr_lo"] or 2 * iv < rm[4]:
@@ -627,7 +629,7 @@ class Stream:
             if j2 is None:
                 j2 = r
                 iv2 = iv
-            elif 3 * iv >= 2 * iv2 and 2 * iv <= 3 * iv2:
+            elif 4 * iv >= 3 * iv2 and 3 * iv <= 4 * iv2:
                 rm[0] = (peak + j2[3] + r[3]) // 3
                 rm[1] = (area + j2[4] + r[4]) // 3
                 rm[2] = 1
@@ -647,7 +649,7 @@ class Stream:
         q = self.q
         hz = q["horizon"]
         out = []
-        for onset, dur, area, xmax, xmin, base, shift, end, noise in finished:
+        for onset, dur, area, xmax, xmin, base, shift, end, noise, pol in finished:
             up = 8 * xmax - base
             down = base - 8 * xmin
             peak = max(up, down) >> 3
@@ -670,7 +672,7 @@ class Stream:
             seq = self.seq
             self.seq += 1
             peak = min(peak, 65535)
-            if up < down:
+            if pol:
                 peak = -peak
             area = min(area >> 4, 65535)
             dur = min(dur, 4095)
