@@ -67,7 +67,7 @@ BLOCK = 128  # samples per noise-floor block (firmware: the `bpos == 128` roll-o
 BIG = _fw.BIG
 QN = _fw.QN
 HIST = 256  # samples of history a chunk needs before it: the firmware's delay line
-CHUNK = 1 << 18  # detect() feeds its Stream this much at a time
+CHUNK = 1 << 18  # Stream.feed works through longer input in pieces of this (same events)
 
 
 class DetectError(ValueError):
@@ -285,6 +285,8 @@ class Stream:
 
     def feed(self, samples) -> np.ndarray:
         x = _samples(samples)
+        if len(x) > CHUNK:  # in pieces: the same events, arrays that stay small
+            return np.concatenate([self.feed(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)])
         if not len(x):
             return np.zeros(0, EVENT_DTYPE)
         q = self.q
@@ -697,13 +699,9 @@ def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> n
     flush: also the events the device still holds back after the last sample (what
     Detector.flush() emits at the end of a recording or before a reset).
     """
-    x = _samples(samples)
     s = Stream(fs, params, channel, first_index)
-    # In chunks: the same events (Stream is exact for any chunking), arrays that stay in cache.
-    out = [s.feed(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)]
-    if flush:
-        out.append(s.flush())
-    return np.concatenate(out) if out else np.zeros(0, EVENT_DTYPE)
+    ev = s.feed(samples)
+    return np.concatenate([ev, s.flush()]) if flush else ev
 
 
 def reference(samples, fs, params=None, channel=0, first_index=0, block=128, ring=512,
