@@ -61,8 +61,8 @@ QN = 8  # events held at most
 # The per-sample loop's state, in one array (`sv`; fewer attributes keep the instance dict in
 # a smaller size class): the bands, envelopes and block sums, the decision band, the event.
 F, E, BSUM, G, EG, GSUM, H, H5, H6, S0, S5, S6, BPOS, ACTIVE, WIDE, LAST, AREA, XMAX, XMIN, \
-    CS, CL = range(21)
-NSV = 21
+    CS, CL, YMAX, YMIN = range(23)
+NSV = 23
 # The floors (`fl`): five of five ints each (the running minimum of this sub-window of 8
 # blocks, then those of the last four): narrow band, wide band, decision band as is, minus
 # itself one 50 Hz and one 60 Hz period back.
@@ -70,8 +70,6 @@ FN, FW, F0, F5, F6 = 0, 5, 10, 15, 20
 
 
 @micropython.native
-
-
 def floor(fl, i, k, s):
     """Block k's sum s into the floor at fl[i:i+5]; the floor: the minimum over the last 25-32
     blocks (~3-4 s, "minimum statistics") as the mean |band| per sample in 1/4 counts (>> 5 of
@@ -92,8 +90,6 @@ def floor(fl, i, k, s):
 
 
 @micropython.native
-
-
 def levels(lv, i, mu4, thr, off, w):
     """Envelope levels from a floor, into lv[i:i+3]: onset, offset (at most the onset's) and
     chain level (5/6 of the onset's), in envelope units (sums over w samples of |band|)."""
@@ -103,8 +99,6 @@ def levels(lv, i, mu4, thr, off, w):
 
 
 @micropython.native
-
-
 def period(fs, hz):
     """A comb delay of whole mains periods: the fewest (1..3) that come to a whole number of
     samples (60 Hz at 1 kHz: 3 periods, 50 samples), else one period rounded."""
@@ -115,14 +109,13 @@ def period(fs, hz):
 
 
 @micropython.native
-
-
 def taps(fs, d, lw):
     """The comb's K for delay d: at most 4 periods, within the delay line and the bounds."""
     return max(1, min(4, 255 // d, 30 // lw)) if d else 0
 
 
 class Detector:
+
     @micropython.native
     def __init__(self, channel, fs, params, emit):
         self.channel = channel
@@ -146,7 +139,6 @@ class Detector:
         self.configure(fs, params)
 
     @micropython.native
-
     def configure(self, fs, params):
         self.thr = params["det_thresh"]
         self.off = min(params["det_off"], self.thr)
@@ -177,7 +169,6 @@ class Detector:
         self.reset()
 
     @micropython.native
-
     def set_mains(self, hz):
         """Comb at hz (0: none); the bands' floors start again (their scale changes)."""
         self.mains = hz
@@ -191,7 +182,6 @@ class Detector:
             lv[k] = BIG
 
     @micropython.native
-
     def reset(self):
         self.flush()
         self.qh = 0
@@ -214,10 +204,11 @@ class Detector:
         self.onset = 0
         self.base = 0
         self.pol = False
+        self.pb = 8
+        self.xbase = 0
         self.set_mains(self.fixed)
 
     @micropython.native
-
     def block(self, s, sw, s0, s5, s6):
         # Minimum statistics over the last 25-32 blocks: events raise single blocks, so the
         # floor ignores them without being frozen (which would tie it to the event state).
@@ -233,7 +224,6 @@ class Detector:
             self.decide(floor(fl, F0, k, s0), floor(fl, F5, k, s5), floor(fl, F6, k, s6))
 
     @micropython.native
-
     def decide(self, m0, m5, m6):
         # The comb pays where the decision band's floor minus itself one period back is below
         # its floor as is (the hum raised that by more than the 2-tap comb's own sqrt 2 on
@@ -255,7 +245,6 @@ class Detector:
             self.set_mains(new)
 
     @micropython.native
-
     def y(self, j):
         """The raw signal minus itself one comb delay back (the hum out; x without a comb)."""
         dl = self.dl
@@ -263,7 +252,6 @@ class Detector:
         return dl[j & 255] - dl[(j - d) & 255] if d else dl[j & 255]
 
     @micropython.native
-
     def begin(self, idx, e, eg):
         # Onset: back from the crossing over the run of samples where either envelope is above
         # its offset level (e[j-1] = e[j] - |f[j]| + |f[j-w]|, the same for eg; at most `cap`
@@ -295,9 +283,19 @@ class Detector:
         for j in range(g - 8, g):
             b += self.y(j)
         self.base = b
+        # The raw level before, over a whole mains period with a comb (the hum averages out)
+        dl = self.dl
+        p = self.d or 8
+        self.pb = p
+        b = 0
+        for j in range(g - p, g):
+            b += dl[j & 255]
+        self.xbase = b
         area = 0
         ymax = -131072
         ymin = 131071
+        xmax = -32768
+        xmin = 32767
         for j in range(k, idx + 1):
             area += ah[j & 63]
             v = self.y(j)
@@ -305,12 +303,19 @@ class Detector:
                 ymax = v
             if v < ymin:
                 ymin = v
+            v = dl[j & 255]
+            if v > xmax:
+                xmax = v
+            if v < xmin:
+                xmin = v
         sv = self.sv
-        sv[XMAX] = ymax
-        sv[XMIN] = ymin
+        sv[YMAX] = ymax
+        sv[YMIN] = ymin
+        sv[XMAX] = xmax
+        sv[XMIN] = xmin
         # The polarity, from the run that crossed: later samples may hold the comb's echo of it
         # (x - x[n-d] repeats a potential inverted one period on).
-        self.pol = b - 8 * ymin > 8 * ymax - b
+        self.pol = self.base - 8 * ymin > 8 * ymax - self.base
         # Earlier potentials at 5/6 of the onset level, closer to each other than the hold time,
         # belong to this event (the first ones of a burst): it starts where their chain starts,
         # at most det_burst_ms back. Peak and area are measured from the run that crossed.
@@ -319,25 +324,33 @@ class Detector:
         return area
 
     @micropython.native
-
-    def finish(self, idx, last, wide, area, xmax, xmin):
+    def finish(self, idx, last, wide, area, xmax, xmin, ymax, ymin):
+        # Peak and polarity from y = x - x[n-d] (the hum out; x without a comb); saturation,
+        # steps and one-sided excursions from the raw signal too, its levels over a whole mains
+        # period: a pop's slow decay leaves an echo in y one period on that looks two-sided.
         onset = self.onset
         base = self.base
-        up = 8 * xmax - base
-        down = base - 8 * xmin
+        up = 8 * ymax - base
+        down = base - 8 * ymin
         peak = max(up, down) >> 3
-        shift = -base
-        for j in range(idx - 8, idx):
-            shift += self.y(j)
+        p = self.pb
+        xb = self.xbase
+        shift = -xb
+        dl = self.dl
+        for j in range(idx - p, idx):
+            shift += dl[j & 255]
+        xup = p * xmax - xb
+        xdown = xb - p * xmin
         # What the filters add to an event's length: the spread of the band that held it last.
         dur = last - onset - ((self.ww + self.lw if wide else self.w + self.l) + self.d - 2)
         if dur < 1:
             dur = 1
         if xmax >= self.sat or xmin <= -self.sat:
             kind = 3
-        elif self.step and 2 * abs(shift) > self.step * peak:
+        elif self.step and 16 * abs(shift) > self.step * peak * p:
             kind = 3  # the level moved and stayed: a step or an electrode pop
-        elif 16 * min(up, down) < self.sided * (8 * peak):
+        elif (16 * min(up, down) < self.sided * (8 * peak)
+              or 16 * min(xup, xdown) < self.sided * max(xup, xdown)):
             kind = 3  # a one-sided excursion (pop, ramp, kink); potentials swing both ways
         elif dur <= self.twitch:
             kind = 0
@@ -371,7 +384,6 @@ class Detector:
         self.due = q[self.qh * 6] + self.horizon
 
     @micropython.native
-
     def pop(self):
         q = self.q
         j = self.qh * 6
@@ -381,14 +393,12 @@ class Detector:
         self.emit(q[j], q[j + 1], q[j + 2], self.channel, abs(q[j + 3]), q[j + 4])
 
     @micropython.native
-
     def flush(self):
         """Emit every held event now (end of a recording, or before a reset)."""
         while self.qn:
             self.pop()
 
     @micropython.native
-
     def like(self, p, a, p2, a2):
         """The same shape: polarity, peak within 1/4 (+ the noise level: small beats in
         noise), area within 1/2 (+ 1). (Not the duration: it varies with the envelope's tail.)"""
@@ -399,7 +409,6 @@ class Detector:
         return 4 * abs(p - p2) <= p2 + 4 * self.noise and 2 * abs(a - a2) <= a2 + 3
 
     @micropython.native
-
     def heart(self, onset, peak, area, kind):
         # Heartbeats have one shape, beat after beat; twitches do not. Shape first: three events
         # of the same shape (polarity, peak, area) at heart-rate intervals (300 ms ..

@@ -5,10 +5,10 @@
 
 try:
     from detector import (ACTIVE, AREA, BIG, BPOS, BSUM, CL, CS, EG, GSUM, H5, H6, LAST, S0, S5,
-                          S6, WIDE, XMAX, XMIN, Detector, E, F, G, H)
+                          S6, WIDE, XMAX, XMIN, YMAX, YMIN, Detector, E, F, G, H)
 except ImportError:  # the host: the firmware is the package myotwitch.firmware
     from .detector import (ACTIVE, AREA, BIG, BPOS, BSUM, CL, CS, EG, GSUM, H5, H6, LAST, S0,
-                           S5, S6, WIDE, XMAX, XMIN, Detector, E, F, G, H)
+                           S5, S6, WIDE, XMAX, XMIN, YMAX, YMIN, Detector, E, F, G, H)
 
 
 class RefDetector(Detector):
@@ -61,6 +61,8 @@ class RefDetector(Detector):
         area = sv[AREA]
         xmax = sv[XMAX]
         xmin = sv[XMIN]
+        ymax = sv[YMAX]
+        ymin = sv[YMIN]
         cs = sv[CS]
         cl = sv[CL]
         lv = self.lv
@@ -126,15 +128,19 @@ class RefDetector(Detector):
                         wide = 0
                     elif idx - last >= hold:
                         active = 0
-                        self.finish(idx, last, wide, area, xmax, xmin)
+                        self.finish(idx, last, wide, area, xmax, xmin, ymax, ymin)
                     if active:
                         if area < BIG:
                             area += v
+                        if x > xmax:
+                            xmax = x
+                        elif x < xmin:
+                            xmin = x
                         y = x - dl[(idx - d) & 255] if d else x  # the hum out, as begin() does
-                        if y > xmax:
-                            xmax = y
-                        elif y < xmin:
-                            xmin = y
+                        if y > ymax:
+                            ymax = y
+                        elif y < ymin:
+                            ymin = y
                 elif e > tcn or eg > tcw:  # at the chain level: may belong to what follows
                     if idx - cl > hold:
                         cs = idx
@@ -147,6 +153,8 @@ class RefDetector(Detector):
                         area = self.begin(idx, e, eg)
                         xmax = sv[XMAX]
                         xmin = sv[XMIN]
+                        ymax = sv[YMAX]
+                        ymin = sv[YMIN]
             idx = n
             if bpos == 128:  # block end: the floors, the mains comb, held events that are due
                 bpos = 0
@@ -185,5 +193,7 @@ class RefDetector(Detector):
         sv[AREA] = area
         sv[XMAX] = xmax
         sv[XMIN] = xmin
+        sv[YMAX] = ymax
+        sv[YMIN] = ymin
         sv[CS] = cs
         sv[CL] = cl

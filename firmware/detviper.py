@@ -71,6 +71,8 @@ class ViperDetector(Detector):
         xmin = int(so[18])
         cs = int(so[19])
         cl = int(so[20])
+        ymax = int(so[21])
+        ymin = int(so[22])
         lv = ptr32(self.lv)
         ton = lv[0]
         toff = lv[1]
@@ -134,17 +136,21 @@ class ViperDetector(Detector):
                         wide = 0
                     elif j - last >= hold:
                         active = 0
-                        self.finish(j, last, wide, area, xmax, xmin)
+                        self.finish(j, last, wide, area, xmax, xmin, ymax, ymin)
                     if active:
                         if area < big:
                             area += v
+                        if x > xmax:
+                            xmax = x
+                        elif x < xmin:
+                            xmin = x
                         y = x
                         if d:
                             y = x - ((int(dl[(j - d) & 255]) ^ 0x8000) - 0x8000)
-                        if y > xmax:
-                            xmax = y
-                        elif y < xmin:
-                            xmin = y
+                        if y > ymax:
+                            ymax = y
+                        elif y < ymin:
+                            ymin = y
                 elif e > tcn or eg > tcw:
                     if j - cl > hold:
                         cs = j
@@ -157,6 +163,8 @@ class ViperDetector(Detector):
                         area = int(self.begin(j, e, eg))
                         xmax = int(so[17])
                         xmin = int(so[18])
+                        ymax = int(so[21])
+                        ymin = int(so[22])
             idx = n
             if bpos == 128:
                 bpos = 0
@@ -197,3 +205,5 @@ class ViperDetector(Detector):
         sv[18] = xmin
         sv[19] = cs
         sv[20] = cl
+        sv[21] = ymax
+        sv[22] = ymin

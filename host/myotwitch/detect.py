@@ -254,6 +254,10 @@ class _Idle:
         self.onset = 0
         self.base = 0
         self.pol = False
+        self.xbase = 0
+        self.pb = 8
+        self.ymax = 0
+        self.ymin = 0
         self.ref = 0  # (twin only) where the event's run starts
 
 
@@ -522,28 +526,33 @@ class Stream:
         for i in range(len(cross)):
             cr, lst, en = int(cross[i]), int(last[i]), int(end[i])
             if cr >= 0:  # Detector.begin at the crossing
-                onset, ref, base, area, xmax, xmin, pol = self._begin(ctx, cr, blocks)
+                (onset, ref, base, area, ymax, ymin, pol, xbase, pb, xmax,
+                 xmin) = self._begin(ctx, cr, blocks)
             else:  # began before this chunk
                 onset, ref, base, pol = ev.onset - n0, ev.ref - n0, ev.base, ev.pol
-                area, xmax, xmin = ev.area, ev.xmax, ev.xmin
+                area, xmax, xmin, ymax, ymin = ev.area, ev.xmax, ev.xmin, ev.ymax, ev.ymin
+                xbase, pb = ev.xbase, ev.pb
             lo = max(cr + 1, 0)
             stop = min(en, m)
             if lo < stop:
-                xmax = max(xmax, int(Y[lo:stop].max()))
-                xmin = min(xmin, int(Y[lo:stop].min()))
+                ymax = max(ymax, int(Y[lo:stop].max()))
+                ymin = min(ymin, int(Y[lo:stop].min()))
+                xmax = max(xmax, int(x[lo:stop].max()))
+                xmin = min(xmin, int(x[lo:stop].min()))
                 area += int(a[lo:stop].sum())
             wide = int(abw[lst]) if lst >= 0 else ev.wide
             if en >= m:  # still going at the chunk's end
                 ev.onset, ev.ref, ev.base, ev.pol = onset + n0, ref + n0, base, pol
-                ev.area, ev.xmax, ev.xmin = area, xmax, xmin
+                ev.area, ev.xmax, ev.xmin, ev.ymax, ev.ymin = area, xmax, xmin, ymax, ymin
+                ev.xbase, ev.pb = xbase, pb
                 ev.last, ev.wide = lst + n0, wide
                 break
             d = int(dseq[en])
-            shift = self._ysum(X, en - 8, en, d) - base
+            shift = int(X[HIST + en - pb:HIST + en].sum()) - xbase
             spread = _spread(q, d)[1 if wide else 0]
             noise = int(blocks["noise"][self._block_of(blocks, en)])
-            finished.append((onset + n0, lst - onset - spread, area, xmax, xmin, base, shift,
-                             en + n0, noise, pol))
+            finished.append((onset + n0, lst - onset - spread, area, ymax, ymin, base, shift,
+                             en + n0, noise, pol, xmax, xmin, xbase, pb))
         ev.active = int(len(cross) > 0 and int(end[-1]) >= m)
         if len(ch):  # the chain's state: its last sample while idle, and its start
             ev.cl = int(ch[-1]) + n0
@@ -584,14 +593,18 @@ class Stream:
         d = int(dseq[cr])
         g = k - min(wmax, 56)
         base = self._ysum(X, g - 8, g, d)
+        pb = d or 8
+        xbase = int(X[HIST + g - pb:HIST + g].sum())
         area = int(ah[o + k:o + cr + 1].sum())
-        seg = X[HIST + k:HIST + cr + 1] - (X[HIST + k - d:HIST + cr + 1 - d] if d else 0)
+        raw = X[HIST + k:HIST + cr + 1]
+        seg = raw - (X[HIST + k - d:HIST + cr + 1 - d] if d else 0)
         # the chain holding the crossing (the crossing is in it: it was idle, above the level)
         p = int(np.searchsorted(chs, cr))
         cs = int(cstart[p])
         onset = cs if cr - q["burst"] <= cs < k else k
         ymax, ymin = int(seg.max()), int(seg.min())
-        return onset, k, base, area, ymax, ymin, base - 8 * ymin > 8 * ymax - base
+        return (onset, k, base, area, ymax, ymin, base - 8 * ymin > 8 * ymax - base, xbase, pb,
+                int(raw.max()), int(raw.min()))
 
     # ---- per event: kind, the heartbeat, the hold-back queue
 
@@ -651,16 +664,20 @@ class Stream:
         q = self.q
         hz = q["horizon"]
         out = []
-        for onset, dur, area, xmax, xmin, base, shift, end, noise, pol in finished:
-            up = 8 * xmax - base
-            down = base - 8 * xmin
+        for (onset, dur, area, ymax, ymin, base, shift, end, noise, pol, xmax, xmin, xbase,
+             p) in finished:
+            up = 8 * ymax - base
+            down = base - 8 * ymin
             peak = max(up, down) >> 3
+            xup = p * xmax - xbase
+            xdown = xbase - p * xmin
             dur = max(dur, 1)
             if xmax >= q["sat"] or xmin <= -q["sat"]:
                 kind = 3
-            elif q["step"] and 2 * abs(shift) > q["step"] * peak:
+            elif q["step"] and 16 * abs(shift) > q["step"] * peak * p:
                 kind = 3
-            elif 16 * min(up, down) < q["sided"] * (8 * peak):
+            elif (16 * min(up, down) < q["sided"] * (8 * peak)
+                  or 16 * min(xup, xdown) < q["sided"] * max(xup, xdown)):
                 kind = 3
             elif dur <= q["twitch"]:
                 kind = 0
