@@ -6,8 +6,8 @@ has - the two bundled BioSPPy files (host/myotwitch/data/recordings) and the cop
 bench/data (BioAmp EXG Pill 500 Hz, biosignalsplux 16-bit thumb and biceps recordings, the
 8-bit/16-bit pair, the 12-bit fatigue recording) - and, as a separate condition, the three
 PhysioNet needle recordings (4 kHz, averaged over 4 samples to 1 kHz; MUAP-dense, no rest).
-Rest stretches: the recording minus its annotated segments (bursts, minor events, artifacts)
-with 0.5 s either side; for the BioSPPy files the stretches listed in REST (their metadata's
+Rest stretches: the recording minus its annotated segments (bursts, minor events, artifacts,
+of any of its channels) with 0.5 s either side; for the BioSPPy files the stretches listed in REST (their metadata's
 raised activity and spikes left out). A background's rest stretches are joined end to end
 (each minus its median, cut where it crosses zero, so no step) into a tape, and windows are cut
 from the tape (wrapping round a short one).
@@ -190,14 +190,14 @@ def backgrounds(needle=False) -> tuple:
             ch = key[2:]
             x = z[key].astype(float) + int(z["offset_" + ch])
             if "ann_onset" in z.files:
-                mine = z["ann_channel"] == ch
-                rest = _rest_from_annotations(len(x), fs, z["ann_onset"][mine],
-                                              z["ann_offset"][mine])
+                # every channel's annotations: the channels of one recording saw one muscle (the
+                # 8-bit channel of the pair misses activity the 16-bit one annotates)
+                rest = _rest_from_annotations(len(x), fs, z["ann_onset"], z["ann_offset"])
             else:
                 rest = ((0, len(x)),)
+            # a channel with no annotations of its own (BioAmp ch2: no electrode; its rest
+            # leaves out the other channel's activity too, which it picks up on the board)
             bare = "ann_onset" in z.files and not (z["ann_channel"] == ch).any()
-            if bare:  # a channel with no annotations (BioAmp ch2): no electrode, all rest
-                rest = ((0, len(x)),)
             out.append(Background("%s/%s" % (path.stem, ch), fs, int(z["bits_" + ch]), _ro(x),
                                   rest, twitches=not bare))
     return tuple(out)

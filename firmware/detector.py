@@ -445,12 +445,13 @@ class Detector:
             if q[j + 2] == 3 or not self.like(peak, area, q[j + 3], q[j + 4]):
                 continue
             iv = (onset if j2 < 0 else q[j2]) - q[j]
-            if not lo <= iv <= hi:
+            if not lo <= iv <= 2 * hi:
                 continue
             if j2 < 0:
                 j2 = j
                 iv2 = iv
-            elif 4 * iv >= 3 * iv2 and 3 * iv <= 4 * iv2:
+            elif 4 * iv >= 3 * iv2 and 3 * iv <= 4 * iv2 or 2 * iv >= 3 * iv2 and 2 * iv <= 5 * iv2 \
+                    or 2 * iv2 >= 3 * iv and 2 * iv2 <= 5 * iv:  # (a beat unseen between)
                 rm[0] = (peak + q[j2 + 3] + q[j + 3]) // 3
                 rm[1] = (area + q[j2 + 4] + q[j + 4]) // 3
                 rm[2] = 1

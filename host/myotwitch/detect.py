@@ -639,12 +639,13 @@ class Stream:
             if r[2] == 3 or not self._like(peak, area, r[3], r[4], noise):
                 continue
             iv = (onset if j2 is None else j2[0]) - r[0]
-            if not lo <= iv <= hi:
+            if not lo <= iv <= 2 * hi:
                 continue
             if j2 is None:
                 j2 = r
                 iv2 = iv
-            elif 4 * iv >= 3 * iv2 and 3 * iv <= 4 * iv2:
+            elif 4 * iv >= 3 * iv2 and 3 * iv <= 4 * iv2 or 2 * iv >= 3 * iv2 and 2 * iv <= 5 * iv2 \
+                    or 2 * iv2 >= 3 * iv and 2 * iv2 <= 5 * iv:
                 rm[0] = (peak + j2[3] + r[3]) // 3
                 rm[1] = (area + j2[4] + r[4]) // 3
                 rm[2] = 1
