@@ -12,7 +12,7 @@ clairvoyant where a device cannot be:
 Each filter's output is scaled to unit SD over the background; Z(t) = the largest |z| over the bank.
 A claim is a run of samples above CHAIN of the threshold (never below Z = 5), gaps at most
 `hold` (60 ms, our det_hold_ms), that reaches the threshold, as our detector's onset chain. Its
-onset: the earliest local peak of Z in it that reaches 0.3 of the claim's highest (a burst's
+onset: the earliest local peak of Z in it that reaches 0.45 of the claim's highest (a burst's
 first potential; a matched filter's earlier side lobe, at most 0.45 of its peak, lies at most
 0.41 of the potential's width, 12 ms, before it: within the scoring's +-25 ms), moved to the
 onset of the template that peaks there. The threshold is not chosen here: bench_detection sets it so
@@ -35,7 +35,7 @@ from bench.synth import shape
 WIDTHS_MS = (3, 4, 5, 6, 7, 8, 10, 12, 14, 17, 20, 24, 28)
 NOTCH_HZ = 1.5
 REAL_Z = 6.0
-PEAK_SHARE = 0.3
+PEAK_SHARE = 0.45
 CHAIN = 0.6  # a claim starts with the earlier potentials above this part of the threshold
 CHAIN_MIN = 5.0  # (never below this Z: noise peaks would chain)
 

@@ -17,7 +17,8 @@ Resolution: every window is built in the recording's own counts and rescaled to 
 the ESP32's and hobby ADCs give them, 16 bits around 0 as the ADS1x9x path gives them. Noise
 RMS: the robust (MAD) SD of the window's background minus its 21-sample moving mean, in the
 new counts, with the new rounding's own noise (1/12 count**2) added where the counts got
-coarser.
+coarser; where the noise is below the quantisation step (the 8-bit channel; the quietest
+recording at 10 bits), the RMS of the quantised levels instead (window_noise).
 
 Twitches: single motor-unit potentials (biphasic: Gaussian derivative; triphasic: its second
 derivative; random polarity; 3-30 ms) and short bursts (3-8 potentials at 15-60 ms intervals,
@@ -222,10 +223,21 @@ def rest_tape(bg: Background) -> np.ndarray:
 
 
 def noise_rms(x):
+    """Robust (MAD) SD of x minus its 21-sample moving mean."""
     x = np.asarray(x, float)
     k = np.ones(21) / 21
     hp = x[10:-10] - np.convolve(x, k, mode="valid")
     return 1.4826 * np.median(np.abs(hp - np.median(hp)))
+
+
+def window_noise(x):
+    """The RMS of x minus its 21-sample moving mean, its top 1 % clipped (the background's own
+    potentials), / 0.991 (that clipping's share of a Gaussian's RMS): the noise of a background
+    quantised to a few levels (the 8-bit channel), whose median deviation says nothing."""
+    x = np.asarray(x, float)
+    hp = x[10:-10] - np.convolve(x, np.ones(21) / 21, mode="valid")
+    hp = np.abs(hp - hp.mean())
+    return float(np.sqrt(np.mean(np.minimum(hp, np.percentile(hp, 99)) ** 2)) / 0.991)
 
 
 def muap(rng, width_ms, fs=FS):
@@ -380,9 +392,10 @@ def window(rng, bg: Background, bits: int, kind: str, twitches=True) -> Window:
     scale = 2.0 ** (bits - bg.bits)
     b = _window_background(rng, bg, n) * scale
     sigma = noise_rms(b)
-    if scale < 1:
+    if sigma < max(1.0, scale):  # coarser than the noise: the quantised levels' own RMS
+        sigma = window_noise(np.round(b / max(1.0, scale)) * max(1.0, scale))
+    elif scale < 1:  # the new rounding's own noise
         sigma = float(np.sqrt(sigma ** 2 + 1 / 12))
-    sigma = max(sigma, 0.3)
     sig = np.zeros(n)  # twitches
     inter = np.zeros(n)  # interference the ideal detector is not told of
     told = np.zeros(n)  # interference it is told of (the hum: its frequency)
