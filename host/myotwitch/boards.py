@@ -258,6 +258,20 @@ def get(name_or_path) -> Board:
     return load_file(f)
 
 
+def uv_scale(board_name) -> tuple[float, str]:
+    """(microvolts per ADC count, "uV") of a bundled board a device reports by name, else
+    (1.0, "count"): values stay counts where the front end is unknown."""
+    name = str(board_name or "")
+    if name.replace("-", "").replace("_", "").isalnum():
+        f = boards_dir() / (name + ".json")
+        if f.exists():
+            try:
+                return float(load_file(f).uv_per_count), "uV"
+            except BoardError:
+                pass
+    return 1.0, "count"
+
+
 def wiring_markdown(board: Board) -> str:
     """The board's wiring as a Markdown table (for the README and `myotwitch boards --wiring`)."""
     lines = ["### %s (`%s`)" % (board.title, board.name), "",

@@ -270,8 +270,9 @@ class RawData:
         return mask
 
 
-def load_raw(path) -> RawData:
-    """Read a raw file (give the .i16 or the .json path)."""
+def load_raw(path, mmap: bool = False) -> RawData:
+    """Read a raw file (give the .i16 or the .json path). mmap=True maps the samples instead
+    of reading them (plots and exports of sessions of hours touch only what they use)."""
     path = Path(path)
     if path.suffix == ".json":
         path = path.with_suffix(".i16")
@@ -280,7 +281,10 @@ def load_raw(path) -> RawData:
         raise ValueError("%s is not a myotwitch raw sidecar" % sidecar_path(path))
     channels = list(meta["channels"])
     nch = len(channels)
-    flat = np.fromfile(path, dtype=DTYPE)
+    if mmap and path.stat().st_size >= DTYPE.itemsize:
+        flat = np.memmap(path, dtype=DTYPE, mode="r")
+    else:
+        flat = np.fromfile(path, dtype=DTYPE)
     total = len(flat) // nch
     table = flat[:total * nch].reshape(total, nch)
     segs = meta["segments"]

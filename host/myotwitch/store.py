@@ -168,6 +168,37 @@ MIGRATIONS: list[str] = [
     ALTER TABLE session_boots ADD COLUMN dropped_first INTEGER;
     ALTER TABLE session_boots ADD COLUMN dropped_last INTEGER;
     """,
+    # 5 (issue 14, notes and conditions): what the wearer logs (caffeine, sleep, stress, ...,
+    # free tags and text) at a moment or over a range; `record --notes` makes one spanning its
+    # session, and the free-text notes of sessions recorded before become notes here
+    """
+    CREATE TABLE notes (
+        id          INTEGER PRIMARY KEY,
+        start_ms    INTEGER NOT NULL,          -- unix ms: the moment, or the range's start
+        end_ms      INTEGER,                   -- the range's end; NULL: a moment (holds to the end of its day)
+        text        TEXT,
+        session_id  INTEGER REFERENCES sessions(id) ON DELETE SET NULL,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX notes_start ON notes(start_ms);
+    CREATE TABLE note_factors (
+        note_id     INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
+        factor      TEXT NOT NULL,             -- notes.FACTORS: caffeine, sleep, stress, ...
+        value       REAL NOT NULL,
+        PRIMARY KEY (note_id, factor)
+    );
+    CREATE TABLE note_tags (
+        note_id     INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
+        tag         TEXT NOT NULL,
+        PRIMARY KEY (note_id, tag)
+    );
+    INSERT INTO notes (start_ms, end_ms, text, session_id, created_at, updated_at)
+        SELECT CAST(round(started_at * 1000) AS INTEGER),
+               CASE WHEN ended_at > started_at THEN CAST(round(ended_at * 1000) AS INTEGER) END,
+               trim(notes), id, started_at, started_at
+        FROM sessions WHERE trim(coalesce(notes, '')) != '' ORDER BY id;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -409,6 +440,10 @@ class Store:
         return self.conn.execute("SELECT * FROM boots WHERE device_id=? AND boot_id=?",
                                  (device_id, boot_id)).fetchone()
 
+    def clock(self, device_id, boot_id):
+        """Sample index of this boot -> unix ms (a function), or None for a boot without sync."""
+        return self._clock(device_id, boot_id)
+
     def _clock(self, device_id, boot_id):
         row = self.conn.execute(
             "SELECT fs, sync_unix_ms, sync_sample_index FROM boots WHERE device_id=? AND boot_id=?",
@@ -423,12 +458,18 @@ class Store:
     def new_session(self, device_id: int, started_at=None, raw=False, channels=(), fs=None,
                     notes=None) -> int:
         """A new session; with raw=True its raw file path is raw/<id>.i16 (created by the caller)."""
+        from myotwitch.notes import parse_note_text
+
+        factors, tags, text = parse_note_text(notes)  # checked before anything is written
+        started_at = started_at or _now()
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO sessions (device_id, started_at, channels, fs, notes) VALUES (?,?,?,?,?)",
-                (device_id, started_at or _now(), json.dumps(list(channels)) if raw else None,
+                (device_id, started_at, json.dumps(list(channels)) if raw else None,
                  fs, notes))
             sid = cur.lastrowid
+            if text:  # the session's notes are a note like any other, spanning the session
+                self.insert_note(round(started_at * 1000), None, factors, tags, text, sid)
             if raw:
                 self.conn.execute("UPDATE sessions SET raw_path=? WHERE id=?",
                                   ("%s/%d.i16" % (RAW_DIR, sid), sid))
@@ -491,11 +532,16 @@ class Store:
             (device_id, before_session))]
 
     def end_session(self, session_id, ended_at=None, link_stats=None, end_reason=None) -> None:
+        ended_at = ended_at or _now()
         with self.transaction():
             self.conn.execute(
                 "UPDATE sessions SET ended_at=?, link_stats=?, end_reason=? WHERE id=?",
-                (ended_at or _now(), json.dumps(link_stats) if link_stats is not None else None,
+                (ended_at, json.dumps(link_stats) if link_stats is not None else None,
                  end_reason, session_id))
+            # the session's note now spans the session (a moment until it ended)
+            self.conn.execute("UPDATE notes SET end_ms=? WHERE session_id=? AND end_ms IS NULL"
+                              " AND start_ms < ?",
+                              (round(ended_at * 1000), session_id, round(ended_at * 1000)))
 
     def set_link_stats(self, session_id, link_stats) -> None:
         self.conn.execute("UPDATE sessions SET link_stats=? WHERE id=?",
@@ -600,3 +646,70 @@ class Store:
         return self.conn.execute(
             "SELECT s.* FROM status s WHERE s.id IN (SELECT max(id) FROM status WHERE session_id=?"
             " GROUP BY boot_id) ORDER BY s.id", (session_id,)).fetchall()
+
+    # ---- notes (the rules and checks are in notes.py; these are the rows)
+
+    def insert_note(self, start_ms, end_ms, factors: dict, tags, text, session_id=None) -> int:
+        now = _now()
+        with self.transaction():
+            nid = self.conn.execute(
+                "INSERT INTO notes (start_ms, end_ms, text, session_id, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?)", (start_ms, end_ms, text, session_id, now, now)).lastrowid
+            self._note_items(nid, factors, tags)
+        return nid
+
+    def _note_items(self, nid, factors, tags):
+        self.conn.executemany("INSERT INTO note_factors (note_id, factor, value) VALUES (?,?,?)",
+                              [(nid, k, float(v)) for k, v in factors.items()])
+        self.conn.executemany("INSERT INTO note_tags (note_id, tag) VALUES (?,?)",
+                              [(nid, t) for t in tags])
+
+    def update_note(self, note_id, start_ms, end_ms, factors: dict, tags, text) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE notes SET start_ms=?, end_ms=?, text=?, updated_at=?"
+                              " WHERE id=?", (start_ms, end_ms, text, _now(), note_id))
+            self.conn.execute("DELETE FROM note_factors WHERE note_id=?", (note_id,))
+            self.conn.execute("DELETE FROM note_tags WHERE note_id=?", (note_id,))
+            self._note_items(note_id, factors, tags)
+            # a session's note and the session's notes column say the same
+            self.conn.execute("UPDATE sessions SET notes=? WHERE id=(SELECT session_id FROM notes"
+                              " WHERE id=?)", (text, note_id))
+
+    def delete_note(self, note_id) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE sessions SET notes=NULL WHERE id=(SELECT session_id FROM"
+                              " notes WHERE id=?)", (note_id,))
+            self.conn.execute("DELETE FROM notes WHERE id=?", (note_id,))
+
+    def notes_rows(self, ids=None, since_ms=None, until_ms=None) -> list[dict]:
+        """Notes as dicts with their factors ({name: value}) and tags, oldest first. With
+        since/until: those that may hold inside [since, until) (a moment holds to the end of
+        its day, so moments up to a day before `since` are included; notes.span decides)."""
+        where, args = [], []
+        if ids is not None:
+            where.append("id IN (%s)" % ",".join("?" * len(ids)))
+            args += list(ids)
+        if since_ms is not None:
+            where.append("coalesce(end_ms, start_ms + 90000000) > ?")  # a day and a DST hour
+            args.append(since_ms)
+        if until_ms is not None:
+            where.append("start_ms < ?")
+            args.append(until_ms)
+        sql = "SELECT * FROM notes"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = [dict(r) for r in self.conn.execute(sql + " ORDER BY start_ms, id", args)]
+        by_id = {r["id"]: r for r in rows}
+        for r in rows:
+            r["factors"], r["tags"] = {}, []
+        if rows:
+            marks = ",".join("?" * len(rows))
+            for nid, factor, value in self.conn.execute(
+                    "SELECT note_id, factor, value FROM note_factors WHERE note_id IN (%s)"
+                    " ORDER BY factor" % marks, list(by_id)):
+                by_id[nid]["factors"][factor] = value
+            for nid, tag in self.conn.execute(
+                    "SELECT note_id, tag FROM note_tags WHERE note_id IN (%s) ORDER BY tag"
+                    % marks, list(by_id)):
+                by_id[nid]["tags"].append(tag)
+        return rows

@@ -17,7 +17,9 @@ from myotwitch.cli.common import (
 @click.option("--raw", is_flag=True, help="Also stream and keep the raw samples (raw/<session>.i16).")
 @click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="S",
               help="Stop after S seconds (default: until Ctrl-C).")
-@click.option("--notes", default=None, help="A note stored with the session (coffee, sleep, ...).")
+@click.option("--notes", default=None,
+              help="A note for the session: free text, where words like caffeine=2, sleep=6.5 "
+                   "and #gym become factors and tags (see `myotwitch note`).")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print events as they arrive.")
 def record(port, db, as_json, raw, duration, notes, quiet):
     """Record a session into the store until --duration passes or Ctrl-C.
