@@ -412,7 +412,8 @@ class Detector:
     def heart(self, onset, peak, area, kind):
         # Heartbeats have one shape, beat after beat; twitches do not. Shape first: three events
         # of the same shape (polarity, peak, area) at heart-rate intervals (300 ms ..
-        # det_rr_ms, each within 3/4..4/3 of the other: irregular rhythms too) teach the beat;
+        # det_rr_ms, each within 3/4..4/3 of the other: irregular rhythms too; or one about
+        # twice the other, up to 2 x det_rr_ms: a beat too small to be seen) teach the beat;
         # they, and from then on every event of that shape at least 300 ms and half an interval
         # after the last beat (early beats, pauses and beats too small to be seen in between
         # included), are artifacts. Rhythm second: a beat not seen for 4 x det_rr_ms is
@@ -450,8 +451,9 @@ class Detector:
             if j2 < 0:
                 j2 = j
                 iv2 = iv
-            elif 4 * iv >= 3 * iv2 and 3 * iv <= 4 * iv2 or 2 * iv >= 3 * iv2 and 2 * iv <= 5 * iv2 \
-                    or 2 * iv2 >= 3 * iv and 2 * iv2 <= 5 * iv:  # (a beat unseen between)
+            elif (4 * iv >= 3 * iv2 and 3 * iv <= 4 * iv2 and iv <= hi and iv2 <= hi
+                  or 4 * iv >= 7 * iv2 and 4 * iv <= 9 * iv2  # (one beat unseen between)
+                  or 4 * iv2 >= 7 * iv and 4 * iv2 <= 9 * iv):
                 rm[0] = (peak + q[j2 + 3] + q[j + 3]) // 3
                 rm[1] = (area + q[j2 + 4] + q[j + 4]) // 3
                 rm[2] = 1

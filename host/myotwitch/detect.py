@@ -644,8 +644,9 @@ class Stream:
             if j2 is None:
                 j2 = r
                 iv2 = iv
-            elif 4 * iv >= 3 * iv2 and 3 * iv <= 4 * iv2 or 2 * iv >= 3 * iv2 and 2 * iv <= 5 * iv2 \
-                    or 2 * iv2 >= 3 * iv and 2 * iv2 <= 5 * iv:
+            elif (4 * iv >= 3 * iv2 and 3 * iv <= 4 * iv2 and iv <= hi and iv2 <= hi
+                  or 4 * iv >= 7 * iv2 and 4 * iv <= 9 * iv2 or 4 * iv2 >= 7 * iv
+                  and 4 * iv2 <= 9 * iv):
                 rm[0] = (peak + j2[3] + r[3]) // 3
                 rm[1] = (area + j2[4] + r[4]) // 3
                 rm[2] = 1
