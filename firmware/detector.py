@@ -61,8 +61,8 @@ QN = 8  # events held at most
 # The per-sample loop's state, in one array (`sv`; fewer attributes keep the instance dict in
 # a smaller size class): the bands, envelopes and block sums, the decision band, the event.
 F, E, BSUM, G, EG, GSUM, H, H5, H6, S0, S5, S6, BPOS, ACTIVE, WIDE, LAST, AREA, XMAX, XMIN, \
-    CS, CL, YMAX, YMIN = range(23)
-NSV = 23
+    CS, CL, YMAX, YMIN, ONSET, BASE, POL, PB, XBASE = range(28)
+NSV = 28
 # The floors (`fl`): five of five ints each (the running minimum of this sub-window of 8
 # blocks, then those of the last four): narrow band, wide band, decision band as is, minus
 # itself one 50 Hz and one 60 Hz period back.
@@ -201,11 +201,7 @@ class Detector:
             rm[k] = 0
         self.bk = 0
         self.noise = 0
-        self.onset = 0
-        self.base = 0
-        self.pol = False
-        self.pb = 8
-        self.xbase = 0
+        sv[PB] = 8
         self.set_mains(self.fixed)
 
     @micropython.native
@@ -282,15 +278,16 @@ class Detector:
         b = 0
         for j in range(g - 8, g):
             b += self.y(j)
-        self.base = b
+        sv = self.sv
+        sv[BASE] = b
         # The raw level before, over a whole mains period with a comb (the hum averages out)
         dl = self.dl
         p = self.d or 8
-        self.pb = p
-        b = 0
+        sv[PB] = p
+        xb = 0
         for j in range(g - p, g):
-            b += dl[j & 255]
-        self.xbase = b
+            xb += dl[j & 255]
+        sv[XBASE] = xb
         area = 0
         ymax = -131072
         ymin = 131071
@@ -308,19 +305,18 @@ class Detector:
                 xmax = v
             if v < xmin:
                 xmin = v
-        sv = self.sv
         sv[YMAX] = ymax
         sv[YMIN] = ymin
         sv[XMAX] = xmax
         sv[XMIN] = xmin
         # The polarity, from the run that crossed: later samples may hold the comb's echo of it
         # (x - x[n-d] repeats a potential inverted one period on).
-        self.pol = self.base - 8 * ymin > 8 * ymax - self.base
+        sv[POL] = 1 if b - 8 * ymin > 8 * ymax - b else 0
         # Earlier potentials at 5/6 of the onset level, closer to each other than the hold time,
         # belong to this event (the first ones of a burst): it starts where their chain starts,
         # at most det_burst_ms back. Peak and area are measured from the run that crossed.
         cs = sv[CS]
-        self.onset = cs if idx - self.burst <= cs < k else k
+        sv[ONSET] = cs if idx - self.burst <= cs < k else k
         return area
 
     @micropython.native
@@ -328,13 +324,14 @@ class Detector:
         # Peak and polarity from y = x - x[n-d] (the hum out; x without a comb); saturation,
         # steps and one-sided excursions from the raw signal too, its levels over a whole mains
         # period: a pop's slow decay leaves an echo in y one period on that looks two-sided.
-        onset = self.onset
-        base = self.base
+        sv = self.sv
+        onset = sv[ONSET]
+        base = sv[BASE]
         up = 8 * ymax - base
         down = base - 8 * ymin
         peak = max(up, down) >> 3
-        p = self.pb
-        xb = self.xbase
+        p = sv[PB]
+        xb = sv[XBASE]
         shift = -xb
         dl = self.dl
         for j in range(idx - p, idx):
@@ -361,7 +358,7 @@ class Detector:
         seq = self.seq
         self.seq = seq + 1
         peak = min(peak, 65535)
-        if self.pol:
+        if sv[POL]:
             peak = -peak  # held signed: the heartbeat check compares polarity too
         area = min(area >> 4, 65535)
         dur = min(dur, 4095)
