@@ -178,6 +178,31 @@ def test_stream_equals_one_shot_for_any_chunking(cuts, params):
     assert np.array_equal(np.concatenate(parts), one)
 
 
+def test_mains_comb_is_found_and_followed_by_itself():
+    """At default settings the comb is off on EMG without hum, finds 50 Hz within a few seconds
+    of its start and follows a change to 60 Hz: the twin and the firmware's reference agree on
+    the choice, block by block."""
+    fs = 1000
+    s = D.Stream(fs)
+    ref = detref.RefDetector(0, fs, D.check_params({}), lambda *ev: None)
+    from array import array
+
+    buf = array("h", bytes(2048))
+    seen = []
+    for i in range(0, len(MIXED), 500):
+        chunk = MIXED[i:i + 500]
+        s.feed(chunk)
+        for j, v in enumerate(chunk):
+            buf[(i + j) & 1023] = int(v)
+        ref.process(buf, i & 1023, len(chunk), i, 1023)
+        assert ref.mains == s.mains
+        seen.append((i + len(chunk), s.mains))
+    hum50, hum60 = len(MIXED) // 4, 3 * len(MIXED) // 4  # (mixed_signal)
+    assert all(m == 0 for t, m in seen if t <= hum50)
+    assert all(m == 50 for t, m in seen if hum50 + 5 * fs <= t <= hum60)
+    assert all(m == 60 for t, m in seen if t >= hum60 + 4 * fs)
+
+
 def test_stream_holds_bounded_state():
     """What a Stream keeps between chunks does not grow with the recording: fixed histories,
     at most QN held events, a handful of ints (so a 24 h recording streams in chunk-sized
