@@ -7,7 +7,10 @@
   erases included); after every virtual reboot each record reported durable must be there;
 - link faults: pull over a proxy that drops, corrupts, duplicates, reorders and truncates the
   device's frames, and pulls the cable mid-transfer; then a clean-up re-run;
-- host crashes: `myotwitch pull` SIGKILLed at random moments, then a re-run.
+- host crashes: `myotwitch pull` SIGKILLed at random moments, then a re-run;
+- two boards of one kind (two flash images, one board name) pulled in turn with --erase;
+- another program locking the store (and the disk filling up) during `record --raw`;
+- `myotwitch record --raw` SIGKILLed just after an event arrived, then `pull` and `verify`.
 Prints trials, records written, records lost (must be 0) and corrupt records surfaced (must be
 0); raises if either is not 0.
 """
@@ -130,9 +133,66 @@ def host_kills(tmp, kills=6):
     return killed, len(ref), lost, corrupt
 
 
+def same_kind_boards(tmp, seeds=(16, 17)):
+    from test_devices import alternate_with_erase
+
+    pulls = written = lost = foreign = 0
+    for seed in seeds:
+        d = Path(tmp) / ("kind%d" % seed)
+        d.mkdir()
+        _, ids, logged, stored, results = alternate_with_erase(d, rounds=3, seed=seed)
+        pulls += len(results)
+        for k in (0, 1):
+            written += len(logged[k])
+            lost += len(logged[k] - stored[k])
+            foreign += len(stored[k] - logged[k])
+    print("same kind  : %d pulls with --erase of two boards of one kind in turn; %d events "
+          "logged: lost %d, stored under the wrong device %d" % (pulls, written, lost, foreign))
+    return pulls, written, lost, foreign
+
+
+def locked_store(tmp):
+    from test_store_faults import record_through_faults
+
+    trials = sent_n = lost = dup = differ = 0
+    for i, (locks, duration, full_at) in enumerate((([(1.0, 3.0), (6.5, 9.0)], 7.0, 3.5),
+                                                   ([(0.5, 5.5)], 6.0, None))):
+        d = Path(tmp) / ("lock%d" % i)
+        d.mkdir()
+        sent, stored, warnings, v, res, _ = record_through_faults(d, locks, duration, full_at)
+        trials += 1
+        sent_n += len(sent)
+        lost += len(set(sent) - set(stored)) + res.left_on_device
+        dup += len(stored) - len(set(stored)) + len(set(stored) - set(sent))
+        differ += v.problems
+    print("locked store: %d recordings with --raw through another program's lock (and a full "
+          "disk), %d events sent: lost %d, duplicate %d; verify differences %d"
+          % (trials, sent_n, lost, dup, differ))
+    return trials, sent_n, lost, dup + differ
+
+
+def record_kills(tmp, kills=3):
+    from test_store_faults import kill_record_then_pull
+
+    in_spans = lost = disagree = recovered = 0
+    for i in range(kills):
+        d = Path(tmp) / ("rk%d" % i)
+        d.mkdir()
+        _, _, rec, in_span, attached, v = kill_record_then_pull(d, nth_event=2 + i)
+        in_spans += in_span
+        lost += in_span - attached
+        recovered += rec
+        disagree += v.exit_code != 0
+    print("record kills: %d SIGKILLs of `record --raw` just after an event arrived, then pull: "
+          "%d events in the sessions' spans, %d of them from the device's log only: lost %d; "
+          "verify disagreed %d" % (kills, in_spans, recovered, lost, disagree))
+    return kills, in_spans, lost, disagree
+
+
 def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="bench-faults-") as tmp:
-        parts = [power_cuts(tmp), link_faults(tmp), host_kills(tmp)]
+        parts = [power_cuts(tmp), link_faults(tmp), host_kills(tmp), same_kind_boards(tmp),
+                 locked_store(tmp), record_kills(tmp)]
     trials = sum(p[0] for p in parts)
     written = sum(p[1] for p in parts)
     lost = sum(p[2] for p in parts)

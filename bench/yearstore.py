@@ -153,7 +153,7 @@ def _raw_session(store, dev, day, minutes, channels, rng, seq) -> int:
     data[burst:burst + 400, 0] += rng.normal(0, 120, 400)
     evs.append({"seq": seq + len(onsets), "onset": burst, "duration": 400, "kind": 1, "channel": 0,
                 "peak": 300, "area": 9000})
-    store.raw_dir.mkdir(parents=True, exist_ok=True)
+    store.raw_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # health data: owner-only
     w = RawWriter(store.raw_path(sid), list(range(channels)), fs)
     w.begin_boot(boot, fs)
     counts = np.clip(np.rint(data), -32768, 32767).astype(np.int16)

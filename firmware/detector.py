@@ -29,7 +29,8 @@
 # envelope crosses its onset level and lasts while either stays above its offset level.
 #
 # Bounds (MicroPython small ints are 31-bit signed on 32-bit chips, |v| < 2**30), x in int16,
-# l <= 4 and lw <= 10 (2 kHz), K <= 4 and K * lw <= 30, K * d <= 255, w <= 64, ww <= 64:
+# l <= 6 and lw <= 15 (500..3199 Hz: myotwitch.detect.FS_RANGE; the device takes 500..2000),
+# K <= 4 and K * lw <= 30, d <= 128 and K * d <= 255, w <= 64, ww <= 64:
 #   |c| <= 2K * 32768 <= 2**18;  |f| <= 2 l |c| < 2**21;  |g| <= 2 lw |c| <= 2**21.93
 #   envelopes (moving sums over <= 64): < 2**28;  block sums over 128: < 2**29 = BIG
 #   decision band |h| <= lw * 65535 < 2**20, |h - h[n-d]| < 2**21, its block sums < 2**28
@@ -38,9 +39,9 @@
 #   area stops growing at 2**29 (so < 2**29 + 2**22); 8-sample sums of y = x - x[n-d] < 2**20
 # so every intermediate fits; tests/test_detector_twin.py checks it at full-scale input.
 # The 256-sample delay line covers every look-back: comb taps K d <= 255, decision taps
-# d + 2 lw <= 120, the features' y = x - x[n-d] reach (wmax - 1) + cap + 56 + 8 + d <= 227; the
-# 32-sample comb ring the bands' taps (2 lw <= 20); the 64-sample |f| and |g| lines the onset
-# search (cap + wmax - 1 <= 63 back).
+# d5, d6 + 2 lw <= 160, the features' y = x - x[n-d] reach (wmax - 1) + cap + 56 + 8 + d <= 255
+# (the raw level before: + d, without the 8); the 32-sample comb ring the bands' taps
+# (2 lw <= 30); the 64-sample |f| and |g| lines the onset search (cap + wmax - 1 <= 63 back).
 
 from array import array
 
@@ -101,9 +102,10 @@ def levels(lv, i, mu4, thr, off, w):
 @micropython.native
 def period(fs, hz):
     """A comb delay of whole mains periods: the fewest (1..3) that come to a whole number of
-    samples (60 Hz at 1 kHz: 3 periods, 50 samples), else one period rounded."""
+    samples, at most 128 (60 Hz at 1 kHz: 3 periods, 50 samples), else one period rounded
+    (at most 80 up to 3199 Hz): the features' look-back of 127 + d stays in the delay line."""
     for m in (1, 2, 3):
-        if m * fs % hz == 0:
+        if m * fs % hz == 0 and m * fs // hz <= 128:
             return m * fs // hz
     return (fs + hz // 2) // hz
 

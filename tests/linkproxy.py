@@ -6,7 +6,8 @@ and from the board's pty, with faults injected into what the device sends, frame
 
 Faults (device -> host, per frame, from a seeded RNG): drop the frame, flip one bit, send it
 twice, swap it with the next frame, drop a few of its bytes; `disconnect_after` closes the host's
-side after that many frames (a cable pulled mid-transfer).
+side after that many frames (a cable pulled mid-transfer). `transform` rewrites each device frame
+(bytes in, bytes or None out): e.g. an older firmware's HELLO, made from the real one's.
 """
 
 import os
@@ -18,10 +19,11 @@ import tty
 
 class LinkProxy:
     def __init__(self, board_port, seed=1, drop=0.0, flip=0.0, dup=0.0, reorder=0.0, cut=0.0,
-                 disconnect_after=None):
+                 disconnect_after=None, transform=None):
         self.rng = random.Random(seed)
         self.p = {"drop": drop, "flip": flip, "dup": dup, "reorder": reorder, "cut": cut}
         self.disconnect_after = disconnect_after
+        self.transform = transform
         self.counts = {k: 0 for k in self.p}
         self.frames = 0
         self.board_fd = os.open(board_port, os.O_RDWR | os.O_NOCTTY)
@@ -83,6 +85,10 @@ class LinkProxy:
                         frame = bytes(self._buf[:k + 1])
                         del self._buf[:k + 1]
                         self.frames += 1
+                        if self.transform is not None:
+                            frame = self.transform(frame)
+                            if frame is None:
+                                continue
                         for piece in self._fault(frame):
                             os.write(self.master, piece)
                         if self.disconnect_after is not None and self.frames >= self.disconnect_after:

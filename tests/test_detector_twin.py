@@ -131,7 +131,9 @@ def test_adversarial_signals_bit_exact(tmp_path, viper):
 
 @VARIANTS
 @pytest.mark.parametrize("fs,params", [(500, {"det_mains_hz": 60}), (2000, {"det_win_ms": 32}),
-                                       (1000, {"det_mains_hz": 0, "det_hold_ms": 100})])
+                                       (1000, {"det_mains_hz": 0, "det_hold_ms": 100}),
+                                       (D.FS_RANGE[1], {}),  # the widest band the comb ring holds
+                                       (1995, {"det_mains_hz": 45})])  # 3 periods: 133 > 128
 def test_other_rates_and_settings_bit_exact(tmp_path, fs, params, viper):
     rng = np.random.default_rng(fs)
     x = clip16(add_muaps(rng, emg(rng, 30 * fs), fs, 80, 300))

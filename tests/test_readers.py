@@ -184,12 +184,23 @@ def test_edf_signals_at_their_own_rates(tmp_path):
     assert (a.samples == emg).all() and (b.samples == slow).all()
 
 
-def test_edf_plus_skips_annotations_and_unknown_record_count(tmp_path):
-    ann = np.frombuffer(b"+0\x14\x14\x00".ljust(40, b"\x00"), dtype="<i2")
-    p = write_edf(tmp_path / "p.edf", [("EMG", 250, COUNTS[:, 0]), ("EDF Annotations", 20,
-                  np.tile(ann, 2))], record_s=0.25, plus="EDF+C", n_records=-1)
-    (s,) = read_file(p)
-    assert s.fs == 1000.0 and (s.samples == COUNTS[:, 0]).all()
+def test_edf_plus_written_by_pyedflib_skips_annotations(tmp_path):
+    import pyedflib
+
+    p = tmp_path / "p.edf"
+    w = pyedflib.EdfWriter(str(p), 2, file_type=pyedflib.FILETYPE_EDFPLUS)
+    w.setSignalHeaders([{"label": name, "dimension": "uV", "sample_frequency": 1000,
+                         "physical_max": 3200.0, "physical_min": -3200.0, "digital_max": 32767,
+                         "digital_min": -32768, "transducer": "", "prefilter": ""}
+                        for name in ("EMG", "EMG2")])
+    data = np.tile(COUNTS, (2, 1)).astype(np.int32)  # two whole data records of 1 s
+    w.writeSamples([np.ascontiguousarray(data[:, 0]), np.ascontiguousarray(data[:, 1])],
+                   digital=True)
+    w.writeAnnotation(0.2, -1, "twitch")
+    w.close()
+    a, b = read_file(p)
+    assert (a.name, a.fs, b.name) == ("EMG", 1000.0, "EMG2")
+    assert (a.samples == data[:, 0]).all() and (b.samples == data[:, 1]).all()
 
 
 @pytest.mark.parametrize("kw,cut,msg", [
@@ -197,8 +208,13 @@ def test_edf_plus_skips_annotations_and_unknown_record_count(tmp_path):
     ({"version": b"\xffBIOSEMI"}, 0, "BDF"),
     ({"version": b"9"}, 0, "not an EDF file"),
     ({}, 3, "truncated"),
-    ({"record_s": 0}, 0, "record duration"),
-    ({"n_records": "x"}, 0, "not a number"),
+    ({"record_s": 0}, 0, "record duration 0 s"),
+    ({"record_s": "nan"}, 0, "record duration nan s"),
+    ({"record_s": "inf"}, 0, "record duration inf s"),
+    ({"record_s": "-1"}, 0, "record duration -1 s"),
+    ({"record_s": "x"}, 0, "duration is 'x", ),
+    ({"n_records": "x"}, 0, "number of data records"),
+    ({"n_records": -1}, 0, "still being written"),
 ])
 def test_malformed_edf(tmp_path, kw, cut, msg):
     p = tmp_path / "bad.edf"
@@ -208,8 +224,9 @@ def test_malformed_edf(tmp_path, kw, cut, msg):
     if version != b"0":
         data[:8] = version.ljust(8)[:8]
     p.write_bytes(bytes(data[:len(data) - cut]))
-    with pytest.raises(ReaderError, match=msg):
+    with pytest.raises(ReaderError, match=msg) as e:
         read_file(p)
+    assert str(e.value).startswith(str(p) + ": ") and str(e.value).count(str(p)) == 1
     (tmp_path / "tiny.edf").write_bytes(b"0       short")
     with pytest.raises(ReaderError, match="shorter than an EDF header"):
         read_file(tmp_path / "tiny.edf")
@@ -233,3 +250,105 @@ def test_bundled_recordings_by_name_and_files_through_the_same_door(tmp_path):
     p = write_wav(tmp_path / "fast.wav", COUNTS, 8000, 2)
     with pytest.raises(recordings.RecordingError, match="500..2000 Hz"):
         recordings.load(p)
+
+
+# ---- streaming: bounded memory, chunks equal to the whole, errors that quote little
+
+
+def test_csv_parsed_in_blocks_equals_the_whole(tmp_path, monkeypatch):
+    from myotwitch import readers
+
+    p = tmp_path / "t.csv"
+    rows = ["time (ms);left;right"] + ["%d;%d;%d" % (i, a, b) for i, (a, b) in enumerate(COUNTS)]
+    rows.insert(200, "")  # a blank line inside
+    p.write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n").encode())  # BOM, CRLF
+    whole = read_file(p)
+    monkeypatch.setattr(readers, "BLOCK", 97)  # blocks end mid-line, mid-CRLF, anywhere
+    monkeypatch.setattr(readers, "CHUNK", 64)
+    with readers.open_file(p) as rd:
+        assert [(c.name, c.fs) for c in rd.channels] == [("left", 1000.0), ("right", 1000.0)]
+        chunks = list(rd.chunks())
+    assert len(chunks) > 10
+    for i, s in enumerate(whole):
+        assert (np.concatenate([c[i] for c in chunks]) == COUNTS[:, i]).all()
+        assert (s.samples == COUNTS[:, i]).all()
+
+
+@pytest.mark.parametrize("bad,msg", [
+    ("nan", "holds NaN in sample row 301"),
+    ("inf", "holds an infinite value in sample row 301"),
+    ("0.7", "not evenly spaced"),
+    ("0.299", "does not increase"),
+])
+def test_time_column_checked_in_every_block(tmp_path, monkeypatch, bad, msg):
+    from myotwitch import readers
+
+    monkeypatch.setattr(readers, "BLOCK", 256)
+    p = tmp_path / "t.csv"
+    t = ["%.3f" % (i / 1000) for i in range(500)]
+    t[300] = bad
+    p.write_text("time,emg\n" + "".join("%s,%d\n" % (a, v) for a, v in zip(t, COUNTS[:, 0])))
+    with pytest.raises(ReaderError, match=msg):
+        read_file(p)
+
+
+def test_errors_quote_at_most_80_characters_of_the_input(tmp_path):
+    p = tmp_path / "big.csv"
+    p.write_text("emg\n1\n" + "4" * 1_000_000 + "x\n3\n")  # a 1 MB cell
+    with pytest.raises(ReaderError) as e:
+        read_file(p, fs=1000)
+    assert "line 3" in str(e.value) and "cut" in str(e.value) and len(str(e.value)) < 300
+    p.write_text("emg\n1\n" + "9" * 300 + "z\n")  # a long bad cell within the line limit
+    with pytest.raises(ReaderError, match="line 3: '9{80}'... \\(301 characters, cut\\) is not"):
+        read_file(p, fs=1000)
+    p.write_text("1\n2\n" + "5" * 100 + "\n")  # a number that is too big is a value error
+    with pytest.raises(ReaderError, match="do not fit int16"):
+        read_file(p, fs=1000)
+
+
+def test_a_sparse_1_gb_csv_fails_at_its_first_block(tmp_path, monkeypatch):
+    from myotwitch import readers
+
+    p = tmp_path / "sparse.csv"
+    with open(p, "wb") as f:
+        f.write(b"time,emg\n0,1\n0.001,2\n")
+        f.truncate(1 << 30)  # a hole of zeros: no disk used, nothing in memory
+    reads = []
+    real = open
+
+    def counting_open(*a, **k):
+        f = real(*a, **k)
+        orig = f.read
+        f.read = lambda n=-1: reads.append(n) or orig(n)
+        return f
+
+    monkeypatch.setattr(readers, "open", counting_open, raising=False)
+    with pytest.raises(ReaderError, match="binary data \\(a NUL byte at byte 21\\)"):
+        read_file(p)
+    assert reads == [readers.BLOCK]  # one block read, not the gigabyte
+
+
+def test_npy_wav_edf_stream_in_chunks(tmp_path, monkeypatch):
+    from myotwitch import readers
+
+    monkeypatch.setattr(readers, "CHUNK", 100)
+    np.save(tmp_path / "a.npy", COUNTS)
+    write_wav(tmp_path / "a.wav", COUNTS, 1000, 2)
+    write_edf(tmp_path / "a.edf", [("EMG", 100, COUNTS[:, 0]), ("Slow", 50, COUNTS[:250, 1])],
+              record_s=0.1)
+    for name in ("a.npy", "a.wav"):
+        with readers.open_file(tmp_path / name, fs=1000) as rd:
+            chunks = list(rd.chunks())
+        assert len(chunks) == 5 and all(len(c[0]) == 100 for c in chunks)
+        assert (np.concatenate([c[1] for c in chunks]) == COUNTS[:, 1]).all()
+    with readers.open_file(tmp_path / "a.edf") as rd:
+        assert [c.fs for c in rd.channels] == [1000.0, 500.0]
+        chunks = list(rd.chunks())
+    assert len(chunks) == 5 and [len(c[0]) for c in chunks] == [100] * 5
+    assert [len(c[1]) for c in chunks] == [50] * 5  # each signal at its own rate
+    assert (np.concatenate([c[1] for c in chunks]) == COUNTS[:250, 1]).all()
+    # physical units are only known at the end of the stream: said then
+    np.save(tmp_path / "v.npy", COUNTS[:, 0] / 1e4)
+    with readers.open_file(tmp_path / "v.npy", fs=1000) as rd:
+        with pytest.raises(ReaderError, match="physical units"):
+            list(rd.chunks())

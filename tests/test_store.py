@@ -228,3 +228,31 @@ def test_raw_interleaves_channels(tmp_path):
     assert r.gaps == [{"boot_id": 1, "channel": 2, "first_index": 1100, "count": 100}]
     raw = np.fromfile(tmp_path / "c.i16", dtype="<i2")
     assert list(raw[:6]) == [0, 0, 1, -1, 2, -2]  # interleaved rows
+
+
+def test_a_boot_a_legacy_row_holds_moves_with_its_sessions_to_the_device_with_an_id(db):
+    old = db.upsert_device("virtual")  # no id: the legacy row of its board name
+    other = db.upsert_device("myoware")  # another legacy row holding the same boot (a copy)
+    assert db.is_legacy(old) and db.conn.execute(
+        "SELECT key FROM devices WHERE id=?", (old,)).fetchone()[0] == "legacy:virtual"
+    for dev in (old, other):
+        db.upsert_boot(dev, 7, 1000)
+    db.upsert_boot(old, 8, 1000)
+    db.upsert_boot(old, 9, 1000)  # a boot of no session: stays unless shown itself
+    sid = db.new_session(old)
+    db.add_session_boot(sid, old, 7)
+    db.add_session_boot(sid, old, 8)  # the session also saw boot 8: the same device
+    db.add_events(sid, old, 7, [ev(1), ev(2)])
+    db.add_events(sid, old, 8, [ev(3)])
+    db.add_events(None, other, 7, [ev(2), ev(5)])
+    db.end_session(sid)
+    real = db.upsert_device("virtual", key="a1b2c3d4e5f6")
+    db.upsert_boot(real, 7, 1000)  # the device with an id shows boot 7
+    rows = db.conn.execute("SELECT device_id, boot_id, seq FROM events ORDER BY boot_id, seq")
+    assert [tuple(r) for r in rows] == [(real, 7, 1), (real, 7, 2), (real, 7, 5), (real, 8, 3)]
+    assert db.session(sid)["device_key"] == "a1b2c3d4e5f6"
+    assert {r["boot_id"] for r in db.conn.execute("SELECT boot_id FROM boots WHERE device_id=?",
+                                                  (old,))} == {9}
+    assert db.conn.execute("SELECT count(*) FROM boots WHERE device_id=?", (other,)).fetchone()[0] == 0
+    assert db.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert db.claim_boot(real, 7) == []  # nothing left to move

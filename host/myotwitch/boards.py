@@ -106,6 +106,20 @@ def _int(where, field, v, lo=None, hi=None):
     return v
 
 
+def _choice(where, field, v, choices, what=""):
+    """One of `choices`, of the same JSON type (12.0 is not 12, false is not 0)."""
+    same = [c for c in choices if type(c) is type(v) and c == v]
+    if isinstance(v, bool) or not same:
+        _fail(where, field, "%s is not one of %s%s" % (_show(v), ", ".join(map(str, choices)), what))
+    return v
+
+
+def _show(v) -> str:
+    """A value from the file for a message: JSON-like, and short."""
+    text = json.dumps(v) if isinstance(v, (bool, type(None))) else repr(v)
+    return text if len(text) <= 80 else text[:80] + "... (cut)"
+
+
 def _pin(where, field, v, chip, output=False, adc1=False):
     _int(where, field, v)
     if v not in GPIOS[chip]:
@@ -128,6 +142,9 @@ def validate(data, where="board") -> Board:
         _fail(where, "name", "must be a non-empty name of letters, digits and '-'")
     chip = data["chip"]
     fe = data["front_end"]
+    for field, v in (("chip", chip), ("front_end", fe)):
+        if not isinstance(v, str):
+            _fail(where, field, "must be a name (a string), not %s" % _show(v))
     virtual = chip == "virtual"
     if virtual:
         if fe != "recording":
@@ -154,11 +171,9 @@ def validate(data, where="board") -> Board:
             _fail(where, "adc.pins", "must be a list of 1..%d pins" % MAX_CHANNELS)
         for i, p in enumerate(pins):
             used.append(("adc.pins[%d]" % i, _pin(where, "adc.pins[%d]" % i, p, chip, adc1=True)))
-        if adc["atten_db"] not in ATTEN_DB:
-            _fail(where, "adc.atten_db", "%r is not one of %s" % (adc["atten_db"], ATTEN_DB))
-        if adc["width_bits"] not in WIDTH_BITS[chip]:
-            _fail(where, "adc.width_bits", "%r: %s supports %s"
-                  % (adc["width_bits"], chip, WIDTH_BITS[chip]))
+        _choice(where, "adc.atten_db", adc["atten_db"], ATTEN_DB, " (dB)")
+        _choice(where, "adc.width_bits", adc["width_bits"], WIDTH_BITS[chip],
+                " (what %s supports)" % chip)
         max_ch = len(pins)
     elif fe in SPI_FRONT_ENDS:
         if "adc" in data:
@@ -174,9 +189,7 @@ def validate(data, where="board") -> Board:
         for k in ("miso", "drdy"):
             used.append(("spi." + k, _pin(where, "spi." + k, spi[k], chip)))
         _int(where, "spi.baud", spi.get("baud", 1000000), 100000, 20000000)
-        if spi["gain"] not in ADS_GAINS[fe]:
-            _fail(where, "spi.gain", "%r is not a %s PGA gain %s"
-                  % (spi["gain"], fe, ADS_GAINS[fe]))
+        _choice(where, "spi.gain", spi["gain"], ADS_GAINS[fe], " (the %s PGA gains)" % fe)
         _int(where, "spi.shift", spi["shift"], 0, 8)
     if "max_channels" in data:
         max_ch = _int(where, "max_channels", data["max_channels"], 1, max_ch)
@@ -209,8 +222,9 @@ def validate(data, where="board") -> Board:
         seen[p] = field
 
     upc = data["uv_per_count"]
-    if not isinstance(upc, (int, float)) or isinstance(upc, bool) or not upc > 0:
-        _fail(where, "uv_per_count", "must be a number > 0")
+    if not isinstance(upc, (int, float)) or isinstance(upc, bool) or not 0 < upc < 1e9:
+        _fail(where, "uv_per_count", "must be a number of microvolts per count, > 0 and "
+                                     "finite, not %s" % _show(upc))
     wiring = data.get("wiring", [])
     if not isinstance(wiring, list) or not all(
             isinstance(r, list) and len(r) == 2 and all(isinstance(c, str) for c in r)
@@ -229,11 +243,16 @@ def validate(data, where="board") -> Board:
 def load_file(path) -> Board:
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise BoardError("%s: cannot read: %s" % (path, e.strerror)) from None
-    except json.JSONDecodeError as e:
-        raise BoardError("%s: not valid JSON: %s" % (path, e)) from None
+        raise BoardError("%s: cannot read: %s" % (path, e.strerror or e)) from None
+    except UnicodeDecodeError as e:
+        raise BoardError("%s: not UTF-8 text (byte %d): a board file is JSON text"
+                         % (path, e.start)) from None
+    except RecursionError:
+        raise BoardError("%s: not a board file: nested too deep" % path) from None
+    except ValueError as e:  # JSONDecodeError, or a number too long to read
+        raise BoardError("%s: not valid JSON: %s" % (path, str(e)[:160])) from None
     board = validate(data, str(path))
     if board.name != path.stem:
         _fail(str(path), "name", "%r must match the file name %r" % (board.name, path.stem))

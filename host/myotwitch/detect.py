@@ -74,6 +74,34 @@ class DetectError(ValueError):
     pass
 
 
+# The sample rates the detector runs at, derived from the firmware's integer windows (the
+# device itself takes CONFIG fs 500..2000). Below 500 Hz the narrow band's 2 ms half-length
+# (fs // 500) is under one sample and is clamped to 1: the band no longer passes what it is
+# for (and surface EMG, up to ~450 Hz, aliases). Above 3199 Hz the wide band's two half-lengths
+# (2 * (fs // 200) = 32 at 3200 Hz) reach past the 32-sample ring of the mains comb's output
+# that both bands read (firmware/detector.py, `cr`), and the twin would no longer be the
+# device's detector. In between, every fixed-point bound of DETECTOR.md holds (the comb's
+# delay is at most 128 samples, its taps K * d at most 255, K * (fs // 200) at most 30).
+FS_RANGE = (500, 3199)
+
+
+def check_fs(fs) -> int:
+    """`fs` as the whole number of Hz the detector runs at, or DetectError saying the range
+    and why."""
+    lo, hi = FS_RANGE
+    try:
+        ok = float(fs) == int(fs) and lo <= int(fs) <= hi
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise DetectError(
+            "a sample rate of %s Hz: the detector runs at %d..%d Hz, whole numbers (its "
+            "band-pass needs a sample per 2 ms; above %d Hz its wide band reaches past the "
+            "firmware's 32-sample ring of the mains comb's output): resample the recording" % (
+                ("%g" % fs) if isinstance(fs, (int, float)) else repr(fs), lo, hi, hi))
+    return int(fs)
+
+
 def check_params(params=None, where="detector settings", strict=False) -> dict:
     """DEFAULTS updated with `params`, every value checked against the CONFIG range; DetectError
     naming `where`, the first bad key and its unit. `strict` (a user's JSON file) takes only

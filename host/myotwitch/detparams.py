@@ -20,7 +20,12 @@ def check_params(values: dict, where: str = "detector settings") -> dict:
     """The full settings (defaults overridden by `values`), or ParamError naming the first bad key."""
     if not isinstance(values, dict):
         raise ParamError("%s: expected a JSON object {\"key\": value, ...}" % where)
-    return _check(values, where, strict=True)
+    try:
+        return _check(values, where, strict=True)
+    except ParamError as e:  # it quotes the key and value: a file's may be any size
+        if len(str(e)) <= 300:
+            raise
+        raise ParamError(str(e)[:300] + "... (cut)") from None
 
 
 def load_config(path) -> dict:
@@ -28,11 +33,16 @@ def load_config(path) -> dict:
     only detector keys are allowed."""
     path = Path(path)
     try:
-        values = json.loads(path.read_text())
+        values = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ParamError("%s: cannot read (%s)" % (path, e.strerror or e)) from None
-    except ValueError as e:
-        raise ParamError("%s: not valid JSON (%s)" % (path, e)) from None
+    except UnicodeDecodeError as e:
+        raise ParamError("%s: not UTF-8 text (byte %d): settings are JSON text"
+                         % (path, e.start)) from None
+    except RecursionError:
+        raise ParamError("%s: not detector settings: nested too deep" % path) from None
+    except ValueError as e:  # JSONDecodeError, or a number too long to read
+        raise ParamError("%s: not valid JSON (%s)" % (path, str(e)[:160])) from None
     return check_params(values, str(path))
 
 

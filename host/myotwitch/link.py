@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 import serial
 
+from myotwitch.formats import safe
 from myotwitch.protocol import myoproto as mp
 
 BAUDRATE = 115200
@@ -61,7 +62,7 @@ class DeviceError(LinkError):
         name = mp.SCHEMA.get(request_type, ("0x%02X" % request_type,))[0]
         msg = "device refused %s: %s (code %d)" % (name, self.code_name, code)
         if reason:
-            msg += ": " + reason
+            msg += ": " + safe(reason)  # the device's words: shown, never obeyed by a terminal
         super().__init__(msg)
 
 
@@ -603,6 +604,19 @@ class Device:
                                "firmware" if msg["proto"] < mp.VERSION else "myotwitch host tools"))
         self.info = HelloInfo.from_message(msg)
         return self.info
+
+    def identify(self, timeout=DEFAULT_TIMEOUT) -> str | None:
+        """The device's stable id (SPEC section 5), as the device reports it: HELLO's
+        device_id, else its CONFIG device_id (firmware older than the HELLO field); None if it
+        has neither (the host then cannot tell it from other boards of its kind)."""
+        hello = self.info or self.hello(timeout)
+        if hello.device_id:
+            return hello.device_id
+        try:
+            value = self.config_get("device_id", timeout).get("device_id")
+        except DeviceError:  # E_UNKNOWN_KEY: a firmware without the key
+            return None
+        return value if isinstance(value, str) and value else None
 
     def ping(self, nonce=None, timeout=DEFAULT_TIMEOUT) -> float:
         """Round trip time in seconds."""

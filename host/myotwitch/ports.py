@@ -203,6 +203,8 @@ class open_device:
         rec = self.board.recording
         self.note = ("virtual board: %s at %gx, flash image %s (kept between commands)"
                      % (rec.name, self.board.speed, self.board.flash))
+        if self.board.tightened:
+            self.note += "\nmade owner-only (health data): " + ", ".join(self.board.tightened)
         return self.board.port
 
     def _stop_board(self):

@@ -2,7 +2,12 @@
 
     result = pull_log(device, store, erase=False, progress=None)
 
-Only records after the device's last pulled seq (table log_sync) are asked for, with one
+Devices are told apart by their device id (HELLO, else CONFIG device_id): each has its own
+position. Only records after that device's last pulled seq (table log_sync) are asked for; a
+device pulled for the first time by its id, or one without an id (older firmware: it could be
+any board of its kind), is read from its oldest record, and records the store already holds
+(under a legacy row of an older store too: Store.claim_boot) are recognised, not stored twice.
+`erase` is refused for a device without an id. The download is one
 LOG_READ that the device answers in LOG_CHUNKs. Every chunk is checked before its records are
 kept: frame CRC (the link), each record's CRC and length (myoproto.decode_records), ascending
 seq inside the asked range, and no frame lost, corrupted, duplicated or reordered on the link
@@ -11,7 +16,7 @@ doubt the chunk is thrown away and the read is re-sent from the last record kept
 costs time, never data. Records are committed in transactions together with the new last seq,
 so an interruption anywhere (Ctrl-C, cable out, kill -9) leaves a consistent store and the
 next pull resumes; (device, boot, seq) is unique, so nothing is stored twice. `erase` asks the
-device to free what was pulled only after it is committed.
+device to free what this store has committed of this device's log, only after the commit.
 
 Wall clock: the device is synchronised (TIME_SET) on connect, and every TIME record in the log
 anchors its boot, so events of any boot with a sync get onset_unix_ms; events of a boot that
@@ -23,8 +28,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from myotwitch.formats import safe
 from myotwitch.link import Device, LinkError, LinkLost, LinkTimeout
 from myotwitch.protocol import myoproto as mp
+from myotwitch.store import valid_device_id
 
 TO_NEWEST = 0xFFFFFFFF
 COMMIT_EVERY = 0.5  # seconds between commits during a download
@@ -37,10 +44,16 @@ class PullError(LinkError):
     pass
 
 
+class EraseRefused(Exception):
+    """`--erase` on a device the store cannot tell apart from others: nothing was done."""
+
+
 @dataclass
 class PullResult:
-    device_id: int
+    device_id: int  # the store's row
     from_seq: int
+    device: str | None = None  # the device's own id (None: it has none)
+    board: str = ""
     last_seq: int = -1  # last seq pulled so far (the device's log up to here is in the store)
     oldest_seq: int | None = None
     next_seq: int | None = None
@@ -54,6 +67,7 @@ class PullResult:
     record_bytes: int = 0
     seconds: float = 0.0
     erased_to: int | None = None
+    erase_declined: bool = False
     log_reset: bool = False
     unsynced_boots: list = field(default_factory=list)
 
@@ -140,6 +154,9 @@ class _Puller:
                 res.new["events"] += s.add_events(None, self.dev_id, boot, ev, source="log")
                 res.new["marks"] += s.add_marks(None, self.dev_id, boot, mk)
                 res.new["status"] += s.add_status(None, self.dev_id, boot, st)
+                # Records a session saw live and lost (or never flushed: a host crash)
+                # belong to it: attach what falls in its span of this boot.
+                s.attach_to_sessions(self.dev_id, boot)
             for lo, hi, kind in res.gaps[self.gaps_saved:]:
                 s.conn.execute("INSERT OR IGNORE INTO log_gaps (device_id, from_seq, to_seq, kind,"
                                " found_at) VALUES (?,?,?,?,?)", (self.dev_id, lo, hi, kind, now))
@@ -177,18 +194,29 @@ class _Puller:
                     " WHERE b.device_id = marks.device_id AND b.boot_id = marks.boot_id)"
                     " WHERE device_id=? AND boot_id=? AND unix_ms IS NULL", (self.dev_id, boot))
 
-    def run(self, erase, chunk_timeout, max_retries) -> PullResult:
+    def run(self, erase, chunk_timeout, max_retries, confirm_erase=None) -> PullResult:
         dev, store = self.dev, self.store
         hello = dev.hello()
         self.fs = hello.fs
-        self.dev_id = store.upsert_device_from_hello(hello)
+        ident = valid_device_id(dev.identify())
+        if erase and ident is None:
+            raise EraseRefused(
+                "the device on %s reports no usable device id (firmware older than the id, or "
+                "an id that is not hex): this store cannot tell it from other %r boards, so it "
+                "will not erase its log. Nothing was pulled or erased: run `pull` without "
+                "--erase, or update the firmware (myotwitch flash)" % (dev.port, hello.board))
+        self.dev_id = store.upsert_device_from_hello(hello, key=ident)
         store.upsert_boot_from_hello(self.dev_id, hello)
         t = dev.time_set()  # the host sets the device clock on connect (it is logged, too)
         store.set_boot_sync(self.dev_id, t["boot_id"], t["sync_ms"], t["sample_index"], t["rtt_ms"])
-        row = store.conn.execute("SELECT last_seq FROM log_sync WHERE device_id=?",
-                                 (self.dev_id,)).fetchone()
+        # Where this device's last pull ended. A device without an id may be any board of its
+        # kind, so it has no position of its own: its whole log is read (nothing is stored
+        # twice), and so is a device's the first time it is pulled by its id.
+        row = None if ident is None else store.conn.execute(
+            "SELECT last_seq FROM log_sync WHERE device_id=?", (self.dev_id,)).fetchone()
         last = row[0] if row else -1
-        res = PullResult(device_id=self.dev_id, from_seq=last + 1, last_seq=last)
+        res = PullResult(device_id=self.dev_id, from_seq=last + 1, last_seq=last, device=ident,
+                         board=hello.board)
         self.gaps_saved = 0
         link = dev.link
         bytes0 = link.bytes_received
@@ -207,7 +235,9 @@ class _Puller:
                 "SELECT DISTINCT e.boot_id FROM events e JOIN boots b ON b.device_id = e.device_id"
                 " AND b.boot_id = e.boot_id WHERE e.device_id=? AND b.sync_unix_ms IS NULL",
                 (self.dev_id,))]
-        if erase and res.last_seq >= 0:
+        if erase and res.last_seq >= 0 and confirm_erase is not None and not confirm_erase(res):
+            res.erase_declined = True
+        elif erase and res.last_seq >= 0:
             dev.link.request(mp.LOG_ERASE, {"up_to_seq": res.last_seq}, timeout=10.0)
             res.erased_to = res.last_seq
             with store.transaction():
@@ -262,8 +292,8 @@ class _Puller:
             oldest, nxt = f["oldest_seq"], f["next_seq"]
             if first:
                 if nxt <= res.last_seq:
-                    # The device numbers below what this store has: its log was wiped, or this
-                    # is another board with the same name. Start over at its oldest record.
+                    # The device numbers below what this store has for it: its log was wiped
+                    # (flash --erase). Start over at its oldest record.
                     res.log_reset = True
                     res.last_seq = prev = -1
                     lo = 0
@@ -313,14 +343,17 @@ def recs_before(res, oldest):
 
 
 def pull_log(device: Device, store, erase=False, progress=None, chunk_timeout=CHUNK_TIMEOUT,
-             max_retries=MAX_RETRIES) -> PullResult:
+             max_retries=MAX_RETRIES, confirm_erase=None) -> PullResult:
     """Download new log records from `device` into `store` (see the module docstring).
 
     progress: an object with start(total) and update(done, records_just_added), or None;
     total and done count seq numbers (records and the gaps between them) of this download.
-    Raises LinkError (LinkLost, LinkTimeout, PullError) after committing what was pulled.
+    confirm_erase: with erase, called with the PullResult before the device is told to erase;
+    it returns False to keep the log (the result then says so).
+    Raises LinkError (LinkLost, LinkTimeout, PullError) after committing what was pulled, and
+    EraseRefused (before anything) for erase on a device without an id.
     """
-    return _Puller(device, store, progress).run(erase, chunk_timeout, max_retries)
+    return _Puller(device, store, progress).run(erase, chunk_timeout, max_retries, confirm_erase)
 
 
 # ---------------------------------------------------------------- reporting
@@ -334,11 +367,15 @@ def pull_json(res, db_path) -> dict:
             "record_bytes": res.record_bytes, "wire_bytes": res.wire_bytes,
             "seconds": round(res.seconds, 3), "log_reset": res.log_reset,
             "unsynced_boots": ["%08x" % b for b in res.unsynced_boots],
-            "erased_to": res.erased_to, "store": str(db_path)}
+            "erased_to": res.erased_to, "erase_declined": res.erase_declined,
+            "device": res.device, "board": res.board,
+            "store": str(db_path)}
 
 
 def format_pull(res, db_path) -> str:
-    lines = []
+    lines = ["device %s (%s)" % (res.device, safe(res.board)) if res.device else
+             "device without an id (%s, older firmware): its whole log was read; nothing is "
+             "stored twice" % safe(res.board)]
     n = res.new
     lines.append("pulled seq %d..%d from the device log: %d records checked, %d new "
                  "(%d events, %d marks, %d status, %d time records)"
@@ -351,8 +388,8 @@ def format_pull(res, db_path) -> str:
                         100.0 * res.record_bytes / max(1, res.wire_bytes), res.seconds,
                         res.records / max(1e-6, res.seconds)))
     if res.log_reset:
-        lines.append("the device's numbering restarted below what this store had (a wiped log or "
-                     "another board with the same name): pulled it from its oldest record")
+        lines.append("the device's numbering restarted below what this store had (its log was "
+                     "wiped): pulled it from its oldest record")
     g = res.gap_counts()
     if g["dropped"]:
         lines.append("%d records were dropped by the device (log full) before they could be "
@@ -371,5 +408,7 @@ def format_pull(res, db_path) -> str:
                      % len(res.unsynced_boots))
     if res.erased_to is not None:
         lines.append("device log erased up to seq %d" % res.erased_to)
+    elif res.erase_declined:
+        lines.append("device log not erased (not confirmed)")
     lines.append("store: %s" % db_path)
     return "\n".join(lines)

@@ -270,6 +270,30 @@ class RawData:
         return mask
 
 
+def raw_extent(path) -> dict:
+    """{boot_id: (first, last sample index)} of the rows on disk, without reading them: the
+    sidecar's segments, the last one as long as the file (rows written after the sidecar's
+    last update, as after a crash). {} if the sidecar is unreadable."""
+    path = Path(path)
+    try:
+        meta = json.loads(sidecar_path(path).read_text())
+        nch = len(meta["channels"])
+        segs = meta["segments"]
+        total = path.stat().st_size // (DTYPE.itemsize * nch)
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return {}
+    out: dict = {}
+    for i, s in enumerate(segs):
+        rows = s["rows"] if i < len(segs) - 1 else total - s["row_offset"]
+        rows = min(rows, total - s["row_offset"])
+        if rows <= 0:
+            continue
+        lo, hi = s["first_index"], s["first_index"] + rows - 1
+        old = out.get(s["boot_id"])
+        out[s["boot_id"]] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
+    return out
+
+
 def load_raw(path, mmap: bool = False) -> RawData:
     """Read a raw file (give the .i16 or the .json path). mmap=True maps the samples instead
     of reading them (plots and exports of sessions of hours touch only what they use)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from myotwitch.paths import data_dir
-from myotwitch.readers import ReaderError, Signal, read_csv, read_file
+from myotwitch.readers import ReaderError, Signal, quote, read_file
 
 DEFAULT = "rest_with_twitches"  # real rest EMG with injected twitches (the demo's)
 
@@ -47,23 +47,61 @@ def bundled() -> list[str]:
     return sorted(p.name for p in bundled_dir().iterdir() if (p / "meta.json").exists())
 
 
+def _folder(name) -> Path | None:
+    """The folder of a recording in the bundled layout (meta.json beside samples.csv): a
+    bundled one by its plain name, or any folder given by its path."""
+    name = str(name)
+    if name and Path(name).name == name and name not in (".", ".."):
+        f = bundled_dir() / name
+        if (f / "meta.json").is_file():
+            return f
+    p = Path(name)
+    return p if name and p.is_dir() and (p / "meta.json").is_file() else None
+
+
+def _meta(folder: Path) -> tuple[dict, int]:
+    where = folder / "meta.json"
+    try:
+        meta = json.loads(where.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        raise RecordingError("%s: not readable JSON (%s)" % (where, quote(
+            e.strerror if isinstance(e, OSError) else str(e) or type(e).__name__))) from None
+    if not isinstance(meta, dict):
+        raise RecordingError("%s: expected a JSON object with fs_hz and channels" % where)
+    fs = meta.get("fs_hz")
+    if not isinstance(fs, int) or isinstance(fs, bool) or fs <= 0:
+        raise RecordingError("%s: fs_hz must be a whole number of Hz, got %s" % (where, quote(fs)))
+    ch = meta.get("channels")
+    if not isinstance(ch, list) or not ch or not all(
+            isinstance(c, dict) and c.get("units") == "adc_counts" for c in ch):
+        raise RecordingError("%s: channels must list each channel with units \"adc_counts\" "
+                             "(recordings are ADC counts)" % where)
+    return meta, fs
+
+
 def _bundled(name) -> Recording | None:
-    folder = bundled_dir() / str(name)
-    if not (folder / "meta.json").exists():
+    folder = _folder(name)
+    if folder is None:
         return None
-    meta = json.loads((folder / "meta.json").read_text())
-    ch = meta.get("channels") or []
-    if not ch or not all(c.get("units") == "adc_counts" for c in ch):
-        raise RecordingError("%s: bundled recording not in ADC counts" % folder)
-    signals = read_csv(folder / "samples.csv", int(meta["fs_hz"]))
-    return Recording(folder.name, int(meta["fs_hz"]), np.stack([s.samples for s in signals], axis=1),
+    meta, fs = _meta(folder)
+    signals = read_file(folder / "samples.csv", fs)
+    return Recording(folder.name, fs, np.stack([s.samples for s in signals], axis=1),
                      [s.name for s in signals], meta)
+
+
+def _name(name_or_path):
+    """None: the default recording; "" is not a name."""
+    if name_or_path is None:
+        return DEFAULT
+    if not str(name_or_path).strip():
+        raise RecordingError("give a recording: a bundled name (%s) or a file" % ", ".join(bundled()))
+    return name_or_path
 
 
 def signals(name_or_path=None, fs: float | None = None) -> list[Signal]:
     """Every channel of a bundled recording (by name) or of a file in any format `readers`
     takes (CSV, NPY, WAV, EDF), each with its own rate."""
-    name_or_path = name_or_path or DEFAULT
+    name_or_path = _name(name_or_path)
     rec = _bundled(name_or_path)
     if rec is not None:
         return [Signal(n, rec.fs, rec.samples[:, i]) for i, n in enumerate(rec.channel_names)]
@@ -76,7 +114,8 @@ def signals(name_or_path=None, fs: float | None = None) -> list[Signal]:
 def load(name_or_path=None, fs: int | None = None) -> Recording:
     """What the virtual board can play: a bundled recording by name (default: the demo's), or a
     file of ADC counts with 1..4 channels at one rate of 500..2000 Hz."""
-    rec = _bundled(name_or_path or DEFAULT)
+    name_or_path = _name(name_or_path)
+    rec = _bundled(name_or_path)
     if rec is not None:
         return rec
     if fs is not None and not 500 <= fs <= 2000:

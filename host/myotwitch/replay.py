@@ -34,7 +34,7 @@ class SourceError(ValueError):
 class Run:
     channel: int
     name: str
-    fs: int
+    fs: int  # Hz (a file's may say anything: replay() checks it, detect.check_fs)
     first_index: int
     samples: np.ndarray
     boot_id: int | None = None
@@ -117,12 +117,8 @@ def open_recording(name_or_path, fs=None) -> Source:
     """A bundled recording by name, or a file of ADC counts (CSV, NPY, WAV, EDF)."""
     from myotwitch import recordings
 
-    runs = []
-    for ch, sig in enumerate(recordings.signals(name_or_path, fs)):
-        if sig.fs != int(sig.fs):
-            raise SourceError("%s: channel %s is sampled at %g Hz; the detector needs a whole "
-                              "number of Hz" % (name_or_path, sig.name, sig.fs))
-        runs.append(Run(ch, sig.name, int(sig.fs), 0, sig.samples))
+    runs = [Run(ch, sig.name, sig.fs, 0, sig.samples)
+            for ch, sig in enumerate(recordings.signals(name_or_path, fs))]
     return Source(str(name_or_path), runs, _duration(runs))
 
 
@@ -204,6 +200,13 @@ def replay(src: Source, settings) -> Result:
     (label, params or None); None means each run's recorded settings (the device's defaults
     where nothing was recorded)."""
     labels = [lab for lab, _ in settings]
+    for run in src.runs:  # the rate of every channel asked for (a file's header may say anything)
+        try:
+            run.fs = detect.check_fs(run.fs)
+        except detect.DetectError as e:
+            raise SourceError("%s: channel %s: %s%s" % (
+                src.label, run.name, e, "; or pick a channel with --channel"
+                if len({r.channel for r in src.runs}) > 1 else "")) from None
     res = Result(src, labels, [p for _, p in settings])
     for label, params in settings:
         for run in src.runs:

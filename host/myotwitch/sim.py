@@ -19,7 +19,7 @@ import time
 import tty
 from pathlib import Path
 
-from myotwitch import recordings
+from myotwitch import private, recordings
 from myotwitch.build import Build, cached_sim_build
 from myotwitch.paths import micropython_binary
 
@@ -45,24 +45,18 @@ def default_flash_image() -> Path:
     return home_dir() / "flash.img"
 
 
-def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
-    return path
+def _private_dir(path: Path) -> list:
+    private.make_dir(path)
+    return private.tighten(path)
 
 
-def _private_file(path: Path) -> None:
+def _private_file(path: Path) -> list:
     """The flash image holds the event log (health data): 0600, and its folder 0700 when it
-    is the user's virtual board's."""
-    if path.parent == home_dir():
-        _private_dir(path.parent)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
+    is the user's virtual board's. Returns what had wider permissions and was tightened."""
+    tightened = _private_dir(path.parent) if path.parent == home_dir() else []
+    private.make_dir(path.parent)
+    private.create_file(path)
+    return tightened + private.tighten(path)
 
 
 class Claim:
@@ -128,8 +122,9 @@ class SimBoard:
                  flash_blocks: int = 256, max_channels: int | None = None, firmware_dir=None,
                  hold: bool = False):
         self.recording = recordings.load(recording, fs=fs)
-        if speed < 0:
-            raise SimError("--speed must be >= 0 (0: as fast as the firmware runs)")
+        if not (isinstance(speed, (int, float)) and 0 <= speed <= 1000):  # nan and inf too
+            raise SimError("--speed must be 0..1000 (0: as fast as the firmware runs), not %s"
+                           % speed)
         self.speed = speed
         self.once = once
         self.hold = hold  # play nothing until the host starts the raw stream (same run each time)
@@ -148,7 +143,7 @@ class SimBoard:
         self._tmp = tempfile.TemporaryDirectory(prefix="myotwitch-sim-")
         self.workdir = Path(self._tmp.name)
         self.flash = Path(flash) if flash else self.workdir / "flash.img"
-        _private_file(self.flash)
+        self.tightened = _private_file(self.flash)  # said by whoever starts the board
         self.log_path = self.workdir / "firmware.log"
         self.proc: subprocess.Popen | None = None
         self.master = self.slave = None

@@ -18,14 +18,18 @@ records apart if a power cut ever makes the device reuse a seq.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import sqlite3
 import time
 import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
+from myotwitch import dbfaults, private
+from myotwitch.dbfaults import StoreError, StoreFault  # noqa: F401  (the store's errors)
 from myotwitch.protocol import myoproto as mp
 
 DB_NAME = "myotwitch.db"
@@ -199,13 +203,22 @@ MIGRATIONS: list[str] = [
                trim(notes), id, started_at, started_at
         FROM sessions WHERE trim(coalesce(notes, '')) != '' ORDER BY id;
     """,
+    # 6 (issue 16, devices told apart by their id): a device row is keyed by the device's own
+    # id (HELLO or CONFIG device_id). Rows made before were keyed by their board name, which
+    # many devices share, so their device is unknown: they become legacy rows, keyed
+    # "legacy:<board>", and are never merged with a device that has an id. A boot belongs to
+    # one device: when a device with an id shows a boot that a legacy row holds, that boot
+    # moves to it with its records and sessions (Store.claim_boot). A legacy row's pull
+    # position is never used (pull.py): a device pulled by its id starts at its oldest record.
+    """
+    ALTER TABLE devices ADD COLUMN legacy INTEGER NOT NULL DEFAULT 0;
+    UPDATE devices SET legacy = 1, key = 'legacy:' || key;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(Exception):
-    pass
+LEGACY = "legacy:"  # key prefix of a device row whose device id is unknown
+DEVICE_ID = re.compile(r"[0-9a-f]{1,64}")  # SPEC section 5: lowercase hex
 
 
 # ---------------------------------------------------------------- locating the database
@@ -232,14 +245,56 @@ def resolve_db_path(db=None) -> Path:
     return user_data_dir() / DB_NAME
 
 
-def _create_private(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _create_private(path: Path) -> bool:
+    """The store's file, created owner-only if missing; True if it was created now."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+        private.make_dir(path.parent)
+        return private.create_file(path)
+    except OSError as e:
+        raise StoreError("cannot create the store %s: %s: give another --db (or "
+                         "MYOTWITCH_DATA_DIR)" % (path, e.strerror or e)) from None
+
+
+def _private_paths(path: Path) -> list:
+    """Everything of a store that holds health data: the folder, the database with its WAL,
+    the raw folder and its files."""
+    root = path.parent
+    out = [root, path] + [path.with_name(path.name + x) for x in ("-wal", "-shm")]
+    raw = root / RAW_DIR
+    if raw.is_dir():
+        out.append(raw)
+        out += sorted(raw.iterdir())
+    return out
+
+
+def _raw_files(path: Path) -> list:
+    raw = path.parent / RAW_DIR
+    return sorted(raw.glob("*.i16")) if raw.is_dir() else []
+
+
+def _connect(target, **kw) -> sqlite3.Connection:
+    conn = sqlite3.connect(target, isolation_level=None, timeout=10.0,
+                           factory=dbfaults.Connection, **kw)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _check_is_store(conn, path: Path, existed: bool) -> None:
+    """A file without our schema is only made a store when it is new, or empty with no raw
+    recordings beside it: an emptied store must not be re-created over its raw files, and
+    another program's database must not get our tables."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] != 0:
         return
-    os.close(fd)
-    os.chmod(path, 0o600)
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if tables:
+        raise StoreError("%s is an SQLite database of another program (no myotwitch schema): "
+                         "give another --db" % path)
+    raw = _raw_files(path)
+    if existed and raw:
+        raise StoreError(
+            "%s is empty, but %s holds %d raw recording(s) of a store: the store was lost or "
+            "truncated. Restore it from a backup (or move %s away to start a new store there); "
+            "nothing was changed" % (path, raw[0].parent, len(raw), raw[0].parent))
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -282,54 +337,112 @@ def open_store(path=None, readonly=False) -> "Store":
     path = resolve_db_path(path)
     if readonly:
         return _open_readonly(path)
-    _create_private(path)
-    conn = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
-    conn.row_factory = sqlite3.Row
+    existed = path.exists()
+    if existed and not path.is_file():
+        raise StoreError("%s is not a file: give the path of a store file with --db" % path)
+    if existed and not os.access(path, os.R_OK | os.W_OK):
+        raise StoreError("store %s: read-only (permissions): make it writable (chmod u+w %s) "
+                         "or give another --db" % (path, path))
+    created = _create_private(path)
+    tightened = [] if created else private.tighten(*_private_paths(path))
     try:
+        conn = _connect(str(path))
+    except sqlite3.Error as e:
+        raise StoreError("cannot open the store %s: %s" % (path, e)) from e
+    conn.path = path
+    try:
+        _check_is_store(conn, path, existed and not created)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn)
+        private.tighten(*_private_paths(path)[2:4])  # the WAL files, made by the pragma
+    except StoreError as e:
+        conn.close()
+        _not_a_store(path, e)
+        raise
     except sqlite3.DatabaseError as e:
         conn.close()
         raise StoreError("cannot use %s as a myotwitch store: %s" % (path, e)) from e
     except BaseException:
         conn.close()
         raise
-    return Store(path, conn)
+    store = Store(path, conn)
+    if tightened:
+        store.notes.append("made owner-only (health data): " + ", ".join(tightened))
+    try:
+        closed = store.close_interrupted_sessions()
+    except BaseException:
+        store.close()
+        raise
+    for sid, ended in closed:
+        store.notes.append("session %d was left open by a host crash: closed, ended at the "
+                           "last thing stored (%s)" % (sid, time.strftime(
+                               "%Y-%m-%d %H:%M:%S", time.localtime(ended))))
+    return store
 
 
 def _open_readonly(path: Path) -> "Store":
     # mode=rw, not ro: a read-only connection leaves the WAL's -wal and -shm files behind,
-    # a read-write one that writes nothing removes them when it closes.
-    uri = "file:%s?mode=rw" % urllib.parse.quote(str(path.resolve()))
+    # a read-write one that writes nothing removes them when it closes. A store the user
+    # made read-only is still read (mode=ro).
+    if path.is_dir():
+        raise StoreError("%s is a folder: give the path of a store file with --db" % path)
+    tightened = private.tighten(*_private_paths(path))
+    mode = "rw" if os.access(path, os.W_OK) else "ro"
+    uri = "file:%s?mode=%s" % (urllib.parse.quote(str(path.resolve())), mode)
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
-    except sqlite3.OperationalError as e:
+        conn = _connect(uri, uri=True)
+    except sqlite3.Error as e:
         raise StoreError("cannot open %s: %s" % (path, e)) from e
-    conn.row_factory = sqlite3.Row
+    conn.path = path
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version < SCHEMA_VERSION:
-            mem = sqlite3.connect(":memory:", isolation_level=None)
-            mem.row_factory = sqlite3.Row
+            if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise StoreError("%s is an SQLite database of another program (no myotwitch "
+                                 "schema): give another --db" % path)
+            mem = _connect(":memory:")
+            mem.path = path
             conn.backup(mem)
             conn.close()
             conn = mem
             migrate(conn)
         elif version > SCHEMA_VERSION:
             migrate(conn)  # says: written by a newer myotwitch
+    except StoreError as e:
+        conn.close()
+        _not_a_store(path, e)
+        raise
     except sqlite3.DatabaseError as e:
         conn.close()
         raise StoreError("cannot use %s as a myotwitch store: %s" % (path, e)) from e
     except BaseException:
         conn.close()
         raise
-    return Store(path, conn)
+    store = Store(path, conn)
+    if tightened:
+        store.notes.append("made owner-only (health data): " + ", ".join(tightened))
+    return store
+
+
+def _not_a_store(path, e: StoreError) -> None:
+    """At open, a damaged file is simply not a store we can use; other faults say themselves."""
+    if isinstance(e, StoreFault) and e.kind == "damaged":
+        raise StoreError("cannot use %s as a myotwitch store: %s: give another --db, or "
+                         "restore it from a backup" % (path, e.__cause__)) from e
 
 
 def _now() -> float:
     return time.time()
+
+
+def valid_device_id(text) -> str | None:
+    """A device id as SPEC section 5 has it (lowercase hex), or None: the device gave none, or
+    something that could not tell it apart (and could pose as a legacy row's key)."""
+    if isinstance(text, str) and DEVICE_ID.fullmatch(text.strip().lower()):
+        return text.strip().lower()
+    return None
 
 
 class Store:
@@ -338,16 +451,23 @@ class Store:
         self.conn = conn
         self.root = self.path.parent
         self.raw_dir = self.root / RAW_DIR
+        self.live_dir = self.root / (self.path.name + "-live")  # locks of running recordings
+        self.notes: list[str] = []  # what opening did that the user should hear of (once)
         self._depth = 0
+        self._held: dict[int, int] = {}  # session id -> fd of its lock (see new_session)
 
     # ---- lifetime and transactions
 
     def close(self):
+        for sid in list(self._held):
+            self._release(sid)
         if self.conn is not None:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            self.conn.close()
-            self.conn = None
+            try:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+            finally:
+                self.conn.close()
+                self.conn = None
 
     def __enter__(self):
         return self
@@ -357,7 +477,9 @@ class Store:
 
     @contextmanager
     def transaction(self):
-        """All or nothing; nests (inner blocks are savepoints)."""
+        """All or nothing; nests (inner blocks are savepoints). A failing store (StoreFault)
+        leaves nothing half done: SQLite may already have rolled back, so rollback only
+        what is still open."""
         c = self.conn
         if self._depth == 0:
             c.execute("BEGIN IMMEDIATE")
@@ -368,17 +490,35 @@ class Store:
             yield self
         except BaseException:
             self._depth -= 1
-            if self._depth == 0:
-                c.execute("ROLLBACK")
-            else:
-                c.execute("ROLLBACK TO sp%d" % self._depth)
-                c.execute("RELEASE sp%d" % self._depth)
+            self._undo(self._depth)
             raise
         self._depth -= 1
-        if self._depth == 0:
-            c.execute("COMMIT")
+        if not c.in_transaction:  # a fault inside, caught there, took the transaction with it
+            raise StoreError("store %s: the transaction was rolled back by a failure within "
+                             "it; nothing of it was stored" % self.path)
+        try:
+            if self._depth == 0:
+                c.execute("COMMIT")
+            else:
+                c.execute("RELEASE sp%d" % self._depth)
+        except BaseException:
+            self._undo(self._depth)
+            raise
+
+    def _undo(self, depth):
+        c = self.conn
+        if not c.in_transaction:  # SQLite rolled it all back already (a full disk, I/O)
+            return
+        if depth == 0:
+            c.execute("ROLLBACK")
         else:
-            c.execute("RELEASE sp%d" % self._depth)
+            c.execute("ROLLBACK TO sp%d" % depth)
+            c.execute("RELEASE sp%d" % depth)
+
+    def busy_wait(self, seconds: float) -> None:
+        """How long a write waits for another program's lock before it fails (StoreFault,
+        transient). A recording sets it short so that it never stalls on the store."""
+        self.conn.execute("PRAGMA busy_timeout = %d" % int(seconds * 1000))
 
     @property
     def schema_version(self) -> int:
@@ -387,31 +527,42 @@ class Store:
     # ---- devices and boots
 
     def upsert_device(self, board: str, key: str | None = None, fw_version=None, build_hash=None,
-                      proto=None, channels=None, fs=None, seen_at=None) -> int:
-        """Device row id for `key` (default: the board name), updating what it reports."""
-        key = key or board
+                    proto=None, channels=None, fs=None, seen_at=None) -> int:
+        """Device row id of the device whose id is `key` (its HELLO or CONFIG device_id),
+        updating what it reports. Without an id: the legacy row of its board name
+        ("legacy:<board>"), which stands for devices of that kind whose id is unknown."""
+        legacy = not key
+        key = LEGACY + board if legacy else key
         t = seen_at or _now()
         with self.transaction():
             self.conn.execute(
-                "INSERT INTO devices (key, board, fw_version, build_hash, proto, channels, fs, first_seen, last_seen)"
-                " VALUES (?,?,?,?,?,?,?,?,?)"
+                "INSERT INTO devices (key, board, fw_version, build_hash, proto, channels, fs,"
+                " first_seen, last_seen, legacy) VALUES (?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(key) DO UPDATE SET board=excluded.board,"
                 " fw_version=coalesce(excluded.fw_version, fw_version),"
                 " build_hash=coalesce(excluded.build_hash, build_hash),"
                 " proto=coalesce(excluded.proto, proto), channels=coalesce(excluded.channels, channels),"
                 " fs=coalesce(excluded.fs, fs), last_seen=excluded.last_seen",
-                (key, board, fw_version, build_hash, proto, channels, fs, t, t))
+                (key, board, fw_version, build_hash, proto, channels, fs, t, t, int(legacy)))
             return self.conn.execute("SELECT id FROM devices WHERE key=?", (key,)).fetchone()[0]
 
     def upsert_device_from_hello(self, hello, key=None, seen_at=None) -> int:
+        """The row of the device that sent `hello`: by `key`, else the HELLO's device_id."""
+        key = key or valid_device_id(getattr(hello, "device_id", None))
         return self.upsert_device(hello.board, key=key, fw_version=hello.fw_version,
                                   build_hash=hello.build_hash, proto=hello.proto,
                                   channels=hello.channels, fs=hello.fs, seen_at=seen_at)
+
+    def is_legacy(self, device_id: int) -> bool:
+        row = self.conn.execute("SELECT legacy FROM devices WHERE id=?", (device_id,)).fetchone()
+        return bool(row and row[0])
 
     def upsert_boot(self, device_id: int, boot_id: int, fs: int, channels=None, fw_version=None,
                     build_hash=None, config_hash=None, seen_at=None) -> int:
         t = seen_at or _now()
         with self.transaction():
+            if self.boot(device_id, boot_id) is None:
+                self.claim_boot(device_id, boot_id)
             self.conn.execute(
                 "INSERT INTO boots (device_id, boot_id, fs, channels, fw_version, build_hash, config_hash,"
                 " first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?)"
@@ -420,6 +571,57 @@ class Store:
                 (device_id, boot_id, fs, channels, fw_version, build_hash, config_hash, t, t))
             return self.conn.execute("SELECT id FROM boots WHERE device_id=? AND boot_id=?",
                                      (device_id, boot_id)).fetchone()[0]
+
+    # Every table whose rows belong to a (device, boot).
+    _BOOT_TABLES = ("events", "marks", "status", "session_boots")
+
+    def claim_boot(self, device_id: int, boot_id: int) -> list:
+        """A device with an id (row `device_id`) shows boot `boot_id`. A boot belongs to one
+        device, so if a legacy row holds it, it is this device's: move it there with its
+        events, marks and status, and with the sessions that recorded it (a session follows
+        one device, so their other boots move too). Returns the boot ids moved."""
+        if self.is_legacy(device_id):
+            return []
+        c = self.conn
+        holders = c.execute("SELECT b.device_id FROM boots b JOIN devices d ON d.id = b.device_id"
+                            " WHERE b.boot_id=? AND d.legacy=1", (boot_id,)).fetchall()
+        if not holders:
+            return []
+        moved = []
+        with self.transaction():
+            c.execute("PRAGMA defer_foreign_keys = ON")  # boots and their rows move together
+            for (legacy,) in holders:
+                boots, sessions = {boot_id}, set()
+                while True:  # the sessions of these boots, and their boots, until closed
+                    marks = ",".join("?" * len(boots))
+                    more = {r[0] for r in c.execute(
+                        "SELECT session_id FROM session_boots WHERE device_id=? AND boot_id IN"
+                        " (%s)" % marks, (legacy, *boots))}
+                    if more <= sessions:
+                        break
+                    sessions |= more
+                    marks = ",".join("?" * len(sessions))
+                    boots |= {r[0] for r in c.execute(
+                        "SELECT boot_id FROM session_boots WHERE session_id IN (%s)" % marks,
+                        tuple(sessions))}
+                for b in sorted(boots):
+                    self._move_boot(legacy, device_id, b)
+                    moved.append(b)
+                for sid in sessions:
+                    c.execute("UPDATE sessions SET device_id=? WHERE id=?", (device_id, sid))
+        return moved
+
+    def _move_boot(self, src, dst, boot_id):
+        c = self.conn
+        if self.boot(dst, boot_id) is None:
+            c.execute("UPDATE boots SET device_id=? WHERE device_id=? AND boot_id=?",
+                      (dst, src, boot_id))
+        else:  # both hold it (two legacy rows did): the same records, keep one of each
+            c.execute("DELETE FROM boots WHERE device_id=? AND boot_id=?", (src, boot_id))
+        for table in self._BOOT_TABLES:
+            c.execute("UPDATE OR IGNORE %s SET device_id=? WHERE device_id=? AND boot_id=?"
+                      % table, (dst, src, boot_id))
+            c.execute("DELETE FROM %s WHERE device_id=? AND boot_id=?" % table, (src, boot_id))
 
     def upsert_boot_from_hello(self, device_id, hello, seen_at=None) -> int:
         return self.upsert_boot(device_id, hello.boot_id, hello.fs, hello.channels, hello.fw_version,
@@ -457,7 +659,10 @@ class Store:
 
     def new_session(self, device_id: int, started_at=None, raw=False, channels=(), fs=None,
                     notes=None) -> int:
-        """A new session; with raw=True its raw file path is raw/<id>.i16 (created by the caller)."""
+        """A new session, held by this Store until end_session() or close(): another process
+        that finds it open and not held knows its recorder died (close_interrupted_sessions).
+        With raw=True its raw file path is raw/<id>.i16, or raw/<id>-2.i16... if that name is
+        taken (a raw file is never overwritten; the caller creates it)."""
         from myotwitch.notes import parse_note_text
 
         factors, tags, text = parse_note_text(notes)  # checked before anything is written
@@ -472,8 +677,115 @@ class Store:
                 self.insert_note(round(started_at * 1000), None, factors, tags, text, sid)
             if raw:
                 self.conn.execute("UPDATE sessions SET raw_path=? WHERE id=?",
-                                  ("%s/%d.i16" % (RAW_DIR, sid), sid))
+                                  (self._free_raw_name(sid), sid))
+            self._hold(sid)  # before the commit: nobody can see the session unheld
         return sid
+
+    def _free_raw_name(self, sid) -> str:
+        taken = {r[0] for r in self.conn.execute(
+            "SELECT raw_path FROM sessions WHERE raw_path IS NOT NULL")}
+        k = 1
+        while True:
+            name = "%s/%d%s.i16" % (RAW_DIR, sid, "" if k == 1 else "-%d" % k)
+            f = self.root / name
+            if name not in taken and not f.exists() and not f.with_suffix(".json").exists():
+                return name
+            k += 1
+
+    # ---- sessions whose recorder died
+
+    def _lock_path(self, sid) -> Path:
+        return self.live_dir / str(sid)
+
+    def _hold(self, sid):
+        private.make_dir(self.live_dir)
+        fd = os.open(self._lock_path(sid), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreError("session %d is held by another process" % sid) from None
+        self._held[sid] = fd
+
+    def _release(self, sid):
+        fd = self._held.pop(sid, None)
+        if fd is not None:
+            self._lock_path(sid).unlink(missing_ok=True)
+            os.close(fd)  # drops the lock
+
+    def _unheld(self, sid) -> bool:
+        """True if no process holds session `sid` (its lock is free); the lock file is gone
+        afterwards."""
+        if sid in self._held:
+            return False
+        try:
+            private.make_dir(self.live_dir)
+            fd = os.open(self._lock_path(sid), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return False  # cannot tell: leave the session as it is
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_path(sid).unlink(missing_ok=True)
+        os.close(fd)
+        return True
+
+    def close_interrupted_sessions(self) -> list:
+        """Sessions left open by a recorder that died (kill -9, power loss of the host): close
+        them, `ended: host crash`, at the last thing stored (a record's arrival, or the raw
+        file's last write); their time span widens to the raw samples on disk, and records
+        already stored that fall in it are attached (so pull's recoveries find the session).
+        Returns [(session id, ended_at)]."""
+        from myotwitch.rawfile import raw_extent
+
+        out = []
+        open_ = [r[0] for r in self.conn.execute("SELECT id FROM sessions WHERE ended_at IS NULL")]
+        for sid in open_:
+            if not self._unheld(sid):
+                continue
+            with self.transaction():
+                s = self.conn.execute("SELECT * FROM sessions WHERE id=? AND ended_at IS NULL",
+                                      (sid,)).fetchone()
+                if s is None:
+                    continue
+                ended = s["started_at"]
+                for table in ("events", "marks", "status"):
+                    t = self.conn.execute("SELECT max(received_at) FROM %s WHERE session_id=?"
+                                          % table, (sid,)).fetchone()[0]
+                    ended = max(ended, t or ended)
+                rp = self.raw_path(sid)
+                if rp is not None and rp.exists():
+                    ended = max(ended, rp.stat().st_mtime)
+                    for boot, (lo, hi) in raw_extent(rp).items():
+                        self.note_samples(sid, boot, lo, hi)
+                self.conn.execute("UPDATE sessions SET ended_at=?, end_reason=? WHERE id=?",
+                                  (ended, "host crash", sid))
+                self._end_note(sid, ended)
+                for b in self.session_boots(sid):
+                    self.attach_to_sessions(b["device_id"], b["boot_id"])
+            out.append((sid, ended))
+        return out
+
+    def attach_to_sessions(self, device_id, boot_id) -> int:
+        """Records of this boot stored without a session (pulled from the log) that fall in a
+        session's span of this boot's sample indices belong to it: attach them. Returns how
+        many were attached."""
+        n = 0
+        for table, col in (("events", "onset"), ("marks", "sample_index"),
+                           ("status", "sample_index")):
+            n += self.conn.execute(
+                "UPDATE %s SET session_id = (SELECT sb.session_id FROM session_boots sb"
+                " WHERE sb.device_id = %s.device_id AND sb.boot_id = %s.boot_id"
+                " AND %s.%s BETWEEN sb.first_index AND sb.last_index"
+                " ORDER BY sb.session_id DESC LIMIT 1)"
+                " WHERE device_id=? AND boot_id=? AND session_id IS NULL AND EXISTS"
+                " (SELECT 1 FROM session_boots sb WHERE sb.device_id = %s.device_id"
+                " AND sb.boot_id = %s.boot_id AND %s.%s BETWEEN sb.first_index AND sb.last_index)"
+                % (table, table, table, table, col, table, table, table, col),
+                (device_id, boot_id)).rowcount
+        return n
 
     def raw_path(self, session_id) -> Path | None:
         row = self.conn.execute("SELECT raw_path FROM sessions WHERE id=?", (session_id,)).fetchone()
@@ -538,10 +850,14 @@ class Store:
                 "UPDATE sessions SET ended_at=?, link_stats=?, end_reason=? WHERE id=?",
                 (ended_at, json.dumps(link_stats) if link_stats is not None else None,
                  end_reason, session_id))
-            # the session's note now spans the session (a moment until it ended)
-            self.conn.execute("UPDATE notes SET end_ms=? WHERE session_id=? AND end_ms IS NULL"
-                              " AND start_ms < ?",
-                              (round(ended_at * 1000), session_id, round(ended_at * 1000)))
+            self._end_note(session_id, ended_at)
+        self._release(session_id)
+
+    def _end_note(self, session_id, ended_at) -> None:
+        # the session's note now spans the session (a moment until it ended)
+        self.conn.execute("UPDATE notes SET end_ms=? WHERE session_id=? AND end_ms IS NULL"
+                          " AND start_ms < ?",
+                          (round(ended_at * 1000), session_id, round(ended_at * 1000)))
 
     def set_link_stats(self, session_id, link_stats) -> None:
         self.conn.execute("UPDATE sessions SET link_stats=? WHERE id=?",

@@ -151,7 +151,8 @@ def _secs(x):
 def format_summary(sm: dict) -> str:
     lines = []
     end = _when(sm["ended_at"]) if sm["ended_at"] else "still open"
-    lines.append("Session %d  %s (firmware %s)" % (sm["session_id"], sm["board"], sm["fw_version"] or "?"))
+    lines.append("Session %d  %s (firmware %s)" % (sm["session_id"], safe(sm["board"]),
+                                                  safe(sm["fw_version"] or "?")))
     lines.append("  from %s to %s%s" % (_when(sm["started_at"]), end,
                                           ", ended: %s" % sm["end_reason"] if sm["end_reason"] else ""))
     nb = len(sm["boots"])

@@ -137,6 +137,10 @@ def verify_session(store, session_id: int) -> Verification:
             continue
         si = segs[0]  # only the first segment of a boot starts where the detectors restarted
         seg = raw.segments[si]
+        try:
+            detect.check_fs(seg.fs)
+        except detect.DetectError as e:
+            raise VerifyError("session %d, boot %08x: %s" % (session_id, boot_id, e)) from None
         chk = BootCheck(boot_id, seg.fs, seg.first_index, seg.first_index + seg.rows, params,
                         bool(stored), seg.rows)
         out.boots.append(chk)

@@ -61,7 +61,8 @@ def _exit_code_of(e: BaseException) -> int | None:
     for mod, name in (("myotwitch.recordings", "RecordingError"), ("myotwitch.readers", "ReaderError"),
                       ("myotwitch.detparams", "ParamError"), ("myotwitch.boards", "BoardError"),
                       ("myotwitch.verify", "VerifyError"), ("myotwitch.sim", "SimError"),
-                      ("myotwitch.replay", "SourceError")):
+                      ("myotwitch.replay", "SourceError"), ("myotwitch.pull", "EraseRefused"),
+                      ("myotwitch.detect", "DetectError")):
         cls = getattr(sys.modules.get(mod), name, None)
         if cls is not None and isinstance(e, cls):
             return EXIT_INPUT
@@ -143,13 +144,18 @@ def yes_option(f):
                         help="Do not ask for confirmation (for scripts).")(f)
 
 
+def needs_yes(what: str, yes: bool) -> None:
+    """Refuse at once (exit 2) when `what` will have to be confirmed but there is no terminal
+    to ask on and no --yes: a script must say what it wants, before anything is done."""
+    if not yes and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        fail("%s: not confirmed (no terminal to ask on): add --yes to go ahead" % what)
+
+
 def confirm(question: str, yes: bool) -> None:
-    """Ask before something that cannot be undone. Without a terminal to ask on, --yes is
-    required: a script must say what it wants."""
+    """Ask before something that cannot be undone (see needs_yes)."""
+    needs_yes(question, yes)
     if yes:
         return
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        fail("%s: not confirmed (no terminal to ask on): add --yes to go ahead" % question)
     if not click.confirm(question, default=False):
         fail("not confirmed: nothing was done")
 
@@ -175,6 +181,7 @@ def store_for_writing(db):
     from myotwitch.store import open_store
 
     with errors(), open_store(db_of(db)) as store:
+        _tell(store)
         yield store
 
 
@@ -190,7 +197,14 @@ def store_for_reading(db):
             yield None
             return
         with open_store(path, readonly=True) as store:
+            _tell(store)
             yield store
+
+
+def _tell(store) -> None:
+    """What opening the store did on its own (files tightened, crashed sessions closed)."""
+    for note in store.notes:
+        click.echo("note: " + note, err=True)
 
 
 # ---------------------------------------------------------------- output

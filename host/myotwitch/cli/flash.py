@@ -3,7 +3,7 @@
 import click
 
 from myotwitch.cli.common import (
-    EXIT_DEVICE, complete_board, confirm, errors, fail, port_of, port_option, yes_option)
+    EXIT_DEVICE, complete_board, confirm, errors, fail, port_of, port_option, safe, yes_option)
 
 
 @click.command("flash", short_help="Put MicroPython and the firmware on a board.")
@@ -75,7 +75,7 @@ def flash(board_name, port, image, erase, dry_run, yes):
         t = fl.open_transport(port)
         try:
             state = fl.probe(t)
-            echo("board: %s, MicroPython %s" % (state.platform, state.version))
+            echo("board: %s, MicroPython %s" % (safe(state.platform), safe(state.version)))
             fl.check_compatible(state, payload, board)
             if erase and not image:
                 fl.erase_data(t, progress=echo)
@@ -91,7 +91,7 @@ def flash(board_name, port, image, erase, dry_run, yes):
             if t is not None:
                 fl.close_transport(t)
         echo("ok: %s runs build %s (firmware %s, %d Hz, %d channel(s))"
-             % (info.board, info.build_hash, info.fw_version, info.fs, info.channels))
+             % (safe(info.board), info.build_hash, safe(info.fw_version), info.fs, info.channels))
     except (fl.FlashError, FileNotFoundError, RuntimeError) as e:
         fail(str(e), EXIT_DEVICE)
     except Exception as e:

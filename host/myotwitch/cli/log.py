@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from myotwitch.cli.common import (
-    EXIT_DEVICE, ProgressBar, db_option, device, emit_json, emit_jsonl, fail, json_option,
-    port_option, print_table, safe, store_for_reading, store_for_writing, table)
+    EXIT_DEVICE, ProgressBar, db_option, device, emit_json, emit_jsonl, fail,
+    json_option, needs_yes, port_option, print_table, safe, store_for_reading,
+    store_for_writing, table, yes_option)
 
 
 @click.command(short_help="Download the board's flash log into the store.")
@@ -17,19 +18,38 @@ from myotwitch.cli.common import (
               help="Afterwards free the device's log up to the last record stored (only once it "
                    "is committed here).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def pull(port, db, as_json, erase, quiet):
+@yes_option
+def pull(port, db, as_json, erase, quiet, yes):
     """Download new records from the device's flash log into the store (resumable; nothing is
-    stored twice)."""
+    stored twice). Devices are told apart by their device id: each has its own position.
+
+    --erase asks first (--yes for scripts): it deletes from the device what this store holds
+    of it, and is refused for a device that reports no id (older firmware)."""
     from myotwitch.pull import format_pull, pull_json, pull_log
     from myotwitch.record import sigterm_as_interrupt
+
+    if erase:
+        needs_yes("pull --erase (the board's log is deleted up to what this store holds of it)",
+                  yes)
+
+    bar = None
+
+    def ask(res):  # after the pull: the question can say which device and how far
+        if yes:
+            return True
+        if bar is not None:
+            bar.progress.stop()  # the question on a clean line
+        return click.confirm(
+            "erase the log of board %s (device %s) up to seq %d? This store holds all of it"
+            % (safe(res.board), res.device, res.last_seq), default=False)
 
     with store_for_writing(db) as store, device(port) as dev, sigterm_as_interrupt():
         try:
             if quiet or as_json:
-                res = pull_log(dev, store, erase=erase)
+                res = pull_log(dev, store, erase=erase, confirm_erase=ask)
             else:
                 with ProgressBar("pulling", unit="seq") as bar:
-                    res = pull_log(dev, store, erase=erase, progress=bar)
+                    res = pull_log(dev, store, erase=erase, progress=bar, confirm_erase=ask)
         except KeyboardInterrupt:
             fail("interrupted: what was pulled so far is saved; run pull again to go on",
                  EXIT_DEVICE)

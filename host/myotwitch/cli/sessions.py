@@ -45,13 +45,18 @@ def record(port, db, as_json, raw, duration, notes, quiet):
 
         if not as_json:
             click.echo("recording from %s into %s (Ctrl-C to stop)" % (safe(dev.port), store.path))
-        result = record_session(dev, store, duration=duration, raw=raw, on_message=show, notes=notes)
+        result = record_session(dev, store, duration=duration, raw=raw, on_message=show, notes=notes,
+                                on_warning=lambda text: click.echo("warning: " + text, err=True))
         sm = session_summary(store, result.session_id)
         if as_json:
             emit_json(summary_json(sm))
         else:
             click.echo("session %d ended (%s)" % (result.session_id, result.end_reason))
             click.echo(format_summary(sm))
+    if result.left_on_device:  # the store failed so long that the memory buffer filled up
+        click.echo("warning: %d record(s) of session %d were not held while the store failed: "
+                   "they are in the board's log; run `myotwitch pull` to store them"
+                   % (result.left_on_device, result.session_id), err=True)
     if result.error:  # the link broke or the device refused: what arrived is saved, but say so
         fail("%s; session %d is saved up to that point" % (result.error, result.session_id),
              common.EXIT_DEVICE)

@@ -54,6 +54,9 @@ def sim(recording, speed, board, fs, flash, once):
                    % (rec.name, rec.fs, rec.channels, rec.duration_s, speed,
                       "" if once else ", looping"))
         click.echo("flash image: %s" % board_.flash)
+        if board_.tightened:
+            click.echo("note: made owner-only (health data): " + ", ".join(board_.tightened),
+                       err=True)
         click.echo("serial port: %s" % board_.port)
         click.echo("try:  myotwitch --port %s monitor      (Ctrl-C here stops the board)"
                    % ("sim" if claim is not None else board_.port))
