@@ -173,7 +173,9 @@ class App:
             "battery_mv": self.hal.battery_mv(),
             "dropped": self.dropped + getattr(self.hal, "dropped", 0),
             "log_fill": self.log.fill_permille(), "cpu_load": min(load, 1000),
-            "noise": [min(self.detectors[ch].noise, 0xFFFF) for ch in range(self.channels)]}
+            "noise": [min(self.detectors[ch].noise, 0xFFFF) for ch in range(self.channels)],
+            # the mains comb each detector chose (0 none, 50, 60) or was set to
+            "mains_hz": [self.detectors[ch].mains for ch in range(self.channels)]}
         self.log.add(mp.STATUS, fields)
         self.link.send(mp.STATUS, fields)
 

@@ -166,6 +166,9 @@ add("status_4ch_no_battery", P.STATUS, 31, {
 add("status_0ch", P.STATUS, 32, {
     "uptime_s": 1, "sample_index": 1000, "battery_mv": 0, "dropped": 0,
     "log_fill": 0, "cpu_load": 0, "noise": []})
+add("status_with_mains_hz", P.STATUS, 33, {
+    "uptime_s": 3600, "sample_index": 3600000, "battery_mv": 3870, "dropped": 0,
+    "log_fill": 12, "cpu_load": 38, "noise": [21, 7], "mains_hz": [50, 0]})
 
 
 def event(name, seq, onset, duration, kind, channel, peak, area):
