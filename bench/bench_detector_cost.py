@@ -21,7 +21,10 @@ is an ESTIMATE, not a measurement (no chip here), derived from pystone:
 pystone allocates objects (GC on the chip's larger, slower heap), so the factor is likely
 pessimistic for an allocation-free integer loop like the detector's.
 
-Host side: detect.detect() over ~10 M samples built by tiling the bundled recordings.
+Host side: detect.detect() over ~10 M samples built by tiling the bundled recordings; and a
+24 h recording at 1 kHz (86.4 M samples, the bundled recordings tiled, made chunk by chunk)
+through detect.Stream in chunks of 2**20 samples, in a fresh process: its peak RSS (aim: about
+200 MB) and time.
 """
 
 from __future__ import annotations
@@ -145,6 +148,46 @@ def twin_throughput(n_samples=10_000_000):
     return n_samples / best, events
 
 
+STREAM_SCRIPT = r"""
+import resource, sys, time
+import numpy as np
+from myotwitch import detect
+from myotwitch.recordings import bundled, load
+one = np.concatenate([load(n).samples[:, 0] for n in bundled()]).astype(np.int16)
+total, chunk = int(sys.argv[1]), int(sys.argv[2])
+s = detect.Stream(1000)
+events = 0
+t0 = time.perf_counter()
+pos = 0
+while pos < total:
+    k = min(chunk, total - pos)
+    x = np.take(one, np.arange(pos, pos + k) % len(one))
+    events += len(s.feed(x))
+    pos += k
+events += len(s.flush())
+dt = time.perf_counter() - t0
+# Peak RSS of this program: VmHWM (ru_maxrss survives exec on Linux, so it would report the
+# bench process this one was forked from).
+try:
+    with open("/proc/self/status") as f:
+        kb = [int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")][0]
+except OSError:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("RESULT", total, events, dt, kb)
+"""
+AIM_STREAM_MB = 200
+
+
+def stream_24h(total=86_400_000, chunk=1 << 20):
+    """(samples, events, seconds, peak RSS in MB) of a 24 h recording through detect.Stream."""
+    out = subprocess.run([sys.executable, "-c", STREAM_SCRIPT, str(total), str(chunk)],
+                         capture_output=True, text=True, timeout=1200)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip()[-400:])
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")][0].split()
+    return int(line[1]), int(line[2]), float(line[3]), int(line[4]) / 1024
+
+
 def main():
     print("detector cost (one channel, %d Hz; buffer %d samples, blocks of %d as in app.py)"
           % (FS, 1 << RING_BITS, BLOCK))
@@ -180,6 +223,12 @@ def main():
                                           ">= %g M/s" % (AIM_TWIN_SPS / 1e6),
                                           "ok" if sps >= AIM_TWIN_SPS else "UNDER"))
     print("%-34s %14d" % ("events found by the twin", events))
+    n, ev, dt, mb = stream_24h()
+    print("%-34s %11.0f MB %12s %10s" % ("24 h at 1 kHz via Stream, peak RSS", mb,
+                                          "~%d MB" % AIM_STREAM_MB,
+                                          "ok" if mb <= AIM_STREAM_MB else "OVER"))
+    print("%-34s %11.1f s  (%d samples in chunks of 2**20, %d events, %.1f M samples/s)"
+          % ("24 h at 1 kHz via Stream, time", dt, n, ev, n / dt / 1e6))
 
 
 if __name__ == "__main__":

@@ -194,6 +194,8 @@ class App:
             "dropped": self.dropped + getattr(self.hal, "dropped", 0),
             "log_fill": self.log.fill_permille(), "cpu_load": min(load, 1000),
             "noise": [min(self.detectors[ch].noise, 0xFFFF) for ch in range(self.channels)],
+            # the mains comb each detector chose (0 none, 50, 60) or was set to
+            "mains_hz": [self.detectors[ch].mains for ch in range(self.channels)],
             "link_dropped": self.link_dropped}
         self.log.add(mp.STATUS, fields)
         self.link.send(mp.STATUS, fields)

@@ -5,7 +5,7 @@
 
 PARAMS = (
     ("det_thresh", 96, 16, 1023),
-    ("det_off", 48, 8, 1023),
+    ("det_off", 56, 8, 1023),
     ("det_win_ms", 8, 1, 32),
     ("det_hold_ms", 60, 1, 500),
     ("det_twitch_ms", 30, 1, 1000),

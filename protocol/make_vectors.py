@@ -166,6 +166,9 @@ add("status_4ch_no_battery", P.STATUS, 31, {
 add("status_0ch", P.STATUS, 32, {
     "uptime_s": 1, "sample_index": 1000, "battery_mv": 0, "dropped": 0,
     "log_fill": 0, "cpu_load": 0, "noise": []})
+add("status_with_mains_hz", P.STATUS, 33, {
+    "uptime_s": 3600, "sample_index": 3600000, "battery_mv": 3870, "dropped": 0,
+    "log_fill": 12, "cpu_load": 38, "noise": [21, 7], "mains_hz": [50, 0]})
 
 
 def event(name, seq, onset, duration, kind, channel, peak, area):
@@ -316,7 +319,7 @@ add("hello_locked", P.HELLO, 85, {
     "fs": 0, "config_hash": 0, "boot_id": 0, "device_id": "240ac4010203"})
 add("status_with_link_dropped", P.STATUS, 86, {
     "uptime_s": 60, "sample_index": 60000, "battery_mv": 0, "dropped": 0, "log_fill": 3,
-    "cpu_load": 40, "noise": [9], "link_dropped": 300})
+    "cpu_load": 40, "noise": [9], "mains_hz": [50], "link_dropped": 300})
 add("nack_replay", P.NACK, 87, {"ref": 9, "ref_type": P.PING, "code": P.E_REPLAY,
                                 "reason": "seq 9 is not newer than 12"})
 # A request of a BLE session: its payload closed by 16 MAC bytes, which a decoder that does not

@@ -78,7 +78,7 @@ SCHEMA = {
     CONFIG_SET: ("CONFIG_SET", "key:str value:val"),
     STATUS: ("STATUS",
         "uptime_s:I sample_index:I battery_mv:H dropped:I log_fill:H "
-        "cpu_load:H noise:H# | link_dropped:I"),
+        "cpu_load:H noise:H# | mains_hz:H# | link_dropped:I"),
     EVENT: ("EVENT", "onset:I dkc:H peak:H area:H"),
     MARK: ("MARK", "sample_index:I source:B"),
     STREAM_START: ("STREAM_START", "channels:B"),

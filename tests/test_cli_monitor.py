@@ -103,3 +103,5 @@ def test_monitor_on_the_virtual_board_shows_events_within_five_seconds(tmp_path)
     kinds = [m["kind"] for m in msgs if m["type"] == "EVENT"]
     assert len(kinds) >= 3 and "twitch" in kinds
     assert {m["type"] for m in msgs} >= {"EVENT", "STATUS"}
+    # STATUS says which mains comb each detector chose (the demo recording has no hum)
+    assert all(m["mains_hz"] == [0] for m in msgs if m["type"] == "STATUS")

@@ -12,6 +12,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from myotwitch import detect as D
 from myotwitch.firmware import detector as fw
@@ -95,6 +97,8 @@ def adversarial(fs=1000, seed=7):
                                   "det_mains_hz": 0, "det_step": 16, "det_rr_ms": 3000,
                                   "det_sat": 32768})
     sig["flat"] = (np.full(n, 2048), {})
+    if fs == 1000:  # the mains comb switching on, then to 60 Hz; a learned heartbeat
+        sig["mixed_hum_switch_ecg_step"] = (mixed_signal(), {})
     return sig
 
 
@@ -127,12 +131,93 @@ def test_adversarial_signals_bit_exact(tmp_path, viper):
 
 @VARIANTS
 @pytest.mark.parametrize("fs,params", [(500, {"det_mains_hz": 60}), (2000, {"det_win_ms": 32}),
-                                       (1000, {"det_mains_hz": 0, "det_hold_ms": 100})])
+                                       (1000, {"det_mains_hz": 0, "det_hold_ms": 100}),
+                                       (D.FS_RANGE[1], {}),  # the widest band the comb ring holds
+                                       (1995, {"det_mains_hz": 45})])  # 3 periods: 133 > 128
 def test_other_rates_and_settings_bit_exact(tmp_path, fs, params, viper):
     rng = np.random.default_rng(fs)
     x = clip16(add_muaps(rng, emg(rng, 30 * fs), fs, 80, 300))
     dev, _ = run_device(tmp_path, x, fs, params, first_index=77, blocks=(128, 5, 64), viper=viper)
     assert len(dev) > 10 and as_tuples(D.detect(x, fs, params, first_index=77)) == dev
+
+
+def mixed_signal(seed=13, n=40_000, fs=1000):
+    """EMG with twitches, hum that comes (50 Hz) and changes (60 Hz), heartbeats, a step: every
+    stage of the detector has state to carry across a chunk boundary."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    x = add_muaps(rng, emg(rng, n), fs, 60, 150)
+    x += np.where(t > n // 4, 30 * np.sin(2 * np.pi * 50 * t / fs), 0)
+    x += np.where(t > 3 * n // 4, 30 * np.sin(2 * np.pi * 60 * t / fs) - 30 * np.sin(
+        2 * np.pi * 50 * t / fs), 0)
+    q = np.linspace(-3, 3, 24)
+    for at in np.cumsum(rng.uniform(650, 950, 40)).astype(int):
+        if at + 24 < n:
+            x[at:at + 24] += 160 * (1 - q * q) * np.exp(-q * q / 2)
+    x[n // 2:] += 400
+    return clip16(x)
+
+
+MIXED = mixed_signal()
+MIXED_ONE_SHOT = {}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cuts=st.lists(st.integers(1, len(MIXED) - 1), max_size=12, unique=True),
+       params=st.sampled_from([{}, {"det_mains_hz": 1}, {"det_wide": 0, "det_mains_hz": 60},
+                               {"det_rr_ms": 0, "det_hold_ms": 200}]))
+def test_stream_equals_one_shot_for_any_chunking(cuts, params):
+    """Stream.feed over any chunking (down to single samples), then flush(): exactly detect()."""
+    key = tuple(sorted(params.items()))
+    if key not in MIXED_ONE_SHOT:
+        MIXED_ONE_SHOT[key] = D.detect(MIXED, 1000, params, first_index=99, flush=True)
+    one = MIXED_ONE_SHOT[key]
+    assert len(one) > 20
+    s = D.Stream(1000, params, first_index=99)
+    bounds = [0] + sorted(cuts) + [len(MIXED)]
+    parts = [s.feed(MIXED[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    parts.append(s.flush())
+    assert np.array_equal(np.concatenate(parts), one)
+
+
+def test_mains_comb_is_found_and_followed_by_itself():
+    """At default settings the comb is off on EMG without hum, finds 50 Hz within a few seconds
+    of its start and follows a change to 60 Hz: the twin and the firmware's reference agree on
+    the choice, block by block."""
+    fs = 1000
+    s = D.Stream(fs)
+    ref = detref.RefDetector(0, fs, D.check_params({}), lambda *ev: None)
+    from array import array
+
+    buf = array("h", bytes(2048))
+    seen = []
+    for i in range(0, len(MIXED), 500):
+        chunk = MIXED[i:i + 500]
+        s.feed(chunk)
+        for j, v in enumerate(chunk):
+            buf[(i + j) & 1023] = int(v)
+        ref.process(buf, i & 1023, len(chunk), i, 1023)
+        assert ref.mains == s.mains
+        seen.append((i + len(chunk), s.mains))
+    hum50, hum60 = len(MIXED) // 4, 3 * len(MIXED) // 4  # (mixed_signal)
+    assert all(m == 0 for t, m in seen if t <= hum50)
+    assert all(m == 50 for t, m in seen if hum50 + 5 * fs <= t <= hum60)
+    assert all(m == 60 for t, m in seen if t >= hum60 + 4 * fs)
+
+
+def test_stream_holds_bounded_state():
+    """What a Stream keeps between chunks does not grow with the recording: fixed histories,
+    at most QN held events, a handful of ints (so a 24 h recording streams in chunk-sized
+    memory; bench_detector_cost prints the RSS of one)."""
+    s = D.Stream(1000)
+    for k in range(6):
+        s.feed(MIXED)
+        sizes = [len(h) for h in s.hist]
+        assert sizes == [D.HIST] * 4
+        assert len(s.queue) <= D.QN
+        assert len(s.fl) == 25 and len(s.part) == 5 and len(s.rm) == 5
+    assert s.n == 6 * len(MIXED)
+    assert s.mains in (0, 50, 60)
 
 
 def test_twin_matches_reference_in_cpython_for_any_block_split():

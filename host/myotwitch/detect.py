@@ -1,14 +1,18 @@
 """The device's twitch detector in NumPy: the same events, bit for bit, from the same samples.
 
 `firmware/detector.py` is the definition (algorithm and units: firmware/DETECTOR.md). It was
-designed so that this twin needs no loop per sample: the filters are FIRs (box band-pass, mains
-comb, moving sum: exact with integer cumsum), the noise floor depends only on fixed 128-sample
-blocks counted from reset (exact with reshape + sliding minimum), and the hysteresis reduces to
-grouping the samples above the offset level. Only per-event work (onset refinement, features,
-kind, heartbeat rhythm) loops, once per event.
+designed so that this twin needs no loop per sample: the filters are FIRs whose taps change
+only at block ends (mains comb, box band-passes, moving sums: exact with integer cumsum), the
+noise floors depend only on fixed 128-sample blocks counted from reset, and the hysteresis
+reduces to grouping the samples above the offset level. Only per-block work (the floors'
+sub-windows, the mains decision) and per-event work (onset refinement, features, kind,
+heartbeat) loop, once per block or event.
 
     detect(samples, fs, params=None, channel=0, first_index=0, flush=False)
         -> structured array (EVENT_DTYPE), the device's events in order
+    Stream(fs, params=None, channel=0, first_index=0): .feed(chunk) -> events, .flush() -> events
+        the same events from a recording fed in chunks of any size, in bounded memory
+        (detect() is one Stream fed once)
     events_to_dicts(ev, fs) -> [{"onset_s", "offset_s", "duration_ms", "kind", ...}]
     settle_samples(params, fs) -> how long after an event's offset the device may send it
     reference(...)  the firmware's own detector (detref.RefDetector) run in CPython (slow; tests)
@@ -43,13 +47,15 @@ DESCRIPTIONS: dict = {
     "det_twitch_ms": "longest event reported as a twitch",
     "det_burst_ms": "longest event reported as a burst (longer: a contraction); also how far "
                     "back an event's first potentials are looked for",
-    "det_mains_hz": "mains comb filter (50 or 60); below 40: off",
+    "det_mains_hz": "mains hum: 0 finds 50 Hz, 60 Hz or none by itself and follows a change "
+                    "(STATUS mains); 1-39 no comb; 40-65 a comb at that frequency",
     "det_step": "artifact if the level after the event moved by more than this part of its peak "
                 "(step, electrode pop); 0: off",
     "det_sided": "artifact if the smaller swing is below this part of the larger (one-sided "
                  "excursion: pop, ramp); 0: off",
     "det_sat": "artifact if a sample reaches +-this many counts (saturation, electrode off)",
-    "det_rr_ms": "longest heartbeat interval for the ECG check (shortest: 300 ms); 0: off",
+    "det_rr_ms": "longest heartbeat interval for the heartbeat check, which learns the beat's "
+                 "shape (shortest interval: 300 ms); 0: off",
     "det_wide": "onset level of the wide band (5 ms half-length, for slow 15-30 ms potentials), "
                 "1/16 of its own noise floor; 0: narrow band only",
 }
@@ -58,10 +64,10 @@ EVENT_DTYPE = np.dtype([("onset", "<i8"), ("duration", "<i4"), ("kind", "u1"), (
                         ("peak", "<i4"), ("area", "<i4")])
 
 BLOCK = 128  # samples per noise-floor block (firmware: the `bpos == 128` roll-over)
-BLOCKS = 32  # blocks in the minimum (firmware: self.st)
 BIG = _fw.BIG
 QN = _fw.QN
-PAD = 128  # the firmware's delay line: before the first sample it holds that sample
+HIST = 256  # samples of history a chunk needs before it: the firmware's delay line
+CHUNK = 1 << 18  # Stream.feed works through longer input in pieces of this (same events)
 
 
 class DetectError(ValueError):
@@ -71,12 +77,12 @@ class DetectError(ValueError):
 # The sample rates the detector runs at, derived from the firmware's integer windows (the
 # device itself takes CONFIG fs 500..2000). Below 500 Hz the narrow band's 2 ms half-length
 # (fs // 500) is under one sample and is clamped to 1: the band no longer passes what it is
-# for (and surface EMG, up to ~450 Hz, aliases). Above 3679 Hz the mains comb at its lowest
-# (det_mains_hz 40: fs // 40 samples back) plus the wide band's two half-lengths
-# (2 * (fs // 200)) reach 128 samples back, past the 128-sample delay line (firmware/
-# detector.py reads at most 127 back; at 3680 Hz: 92 + 36 = 128), and the twin would no longer
-# be the device's detector. In between, every fixed-point bound of DETECTOR.md holds.
-FS_RANGE = (500, 3679)
+# for (and surface EMG, up to ~450 Hz, aliases). Above 3199 Hz the wide band's two half-lengths
+# (2 * (fs // 200) = 32 at 3200 Hz) reach past the 32-sample ring of the mains comb's output
+# that both bands read (firmware/detector.py, `cr`), and the twin would no longer be the
+# device's detector. In between, every fixed-point bound of DETECTOR.md holds (the comb's
+# delay is at most 128 samples, its taps K * d at most 255, K * (fs // 200) at most 30).
+FS_RANGE = (500, 3199)
 
 
 def check_fs(fs) -> int:
@@ -90,8 +96,8 @@ def check_fs(fs) -> int:
     if not ok:
         raise DetectError(
             "a sample rate of %s Hz: the detector runs at %d..%d Hz, whole numbers (its "
-            "band-pass needs a sample per 2 ms; above %d Hz its filters reach past the "
-            "firmware's 128-sample delay line): resample the recording" % (
+            "band-pass needs a sample per 2 ms; above %d Hz its wide band reaches past the "
+            "firmware's 32-sample ring of the mains comb's output): resample the recording" % (
                 ("%g" % fs) if isinstance(fs, (int, float)) else repr(fs), lo, hi, hi))
     return int(fs)
 
@@ -121,39 +127,47 @@ def check_params(params=None, where="detector settings", strict=False) -> dict:
 def _derived(fs: int, p: dict) -> dict:
     """The integers Detector.configure derives (same expressions)."""
     thr = p["det_thresh"]
-    hz = p["det_mains_hz"]
     w = min(64, max(1, p["det_win_ms"] * fs // 1000))
     gthr = p["det_wide"]
     ww = min(64, 2 * w)
     wmax = ww if gthr else w
-    d = fs // hz if hz >= 40 else 0
     l, lw = max(1, fs // 500), max(1, fs // 200)
+    hold = max(1, p["det_hold_ms"] * fs // 1000)
+    twitch = p["det_twitch_ms"] * fs // 1000
+    rr_hi = p["det_rr_ms"] * fs // 1000
+    hz = p["det_mains_hz"]
     return {
-        "thr": thr, "off": min(p["det_off"], thr), "w": w,
-        "gthr": gthr, "ww": ww, "lw": lw, "wmax": wmax,
-        "hold": max(1, p["det_hold_ms"] * fs // 1000),
-        "twitch": p["det_twitch_ms"] * fs // 1000, "burst": p["det_burst_ms"] * fs // 1000,
-        "d": d, "step": p["det_step"], "sided": p["det_sided"], "l": l,
-        "sat": p["det_sat"], "rr_lo": fs * 3 // 10, "rr_hi": p["det_rr_ms"] * fs // 1000,
+        "fs": fs, "thr": thr, "off": min(p["det_off"], thr), "w": w,
+        "gthr": gthr, "ww": ww, "lw": lw, "wmax": wmax, "hold": hold, "twitch": twitch,
+        "burst": p["det_burst_ms"] * fs // 1000, "step": p["det_step"], "sided": p["det_sided"],
+        "l": l, "sat": p["det_sat"], "rr_lo": fs * 3 // 10, "rr_hi": rr_hi,
         "cap": min(fs * 40 // 1000, 64 - wmax),
-        "tail": w + d + l - 2, "tailw": ww + d + lw - 2,
+        "horizon": (9 * rr_hi >> 2) + hold + twitch + w if rr_hi else 0,
+        "auto": hz == 0, "fixed": hz if hz >= 40 else 0,
+        "d5": _fw.period(fs, 50), "d6": _fw.period(fs, 60),
     }
 
 
-def horizon(q: dict) -> int:
-    """Samples an event is held after its onset for the heartbeat check (Detector.horizon)."""
-    rr = q["rr_hi"]
-    return (9 * rr >> 2) + q["hold"] + q["twitch"] + q["w"] if rr else 0
+def _comb(q, hz):
+    """(delay d, taps K) of the mains comb at hz (0: none), as Detector.set_mains."""
+    d = _fw.period(q["fs"], hz) if hz else 0
+    return d, _fw.taps(q["fs"], d, q["lw"])
+
+
+def _spread(q, d):
+    """What the filters add to an event's length (narrow band, wide band), comb delay d."""
+    return q["w"] + q["l"] + d - 2, q["ww"] + q["lw"] + d - 2
 
 
 def settle_samples(params: dict, fs: int) -> int:
     """At most how many samples after an event's reported offset (onset + duration) the device
     sends it: `hold` after the envelopes' last sample above the offset level (which lies up to
-    the filters' spread, `tail` or `tailw`, past the offset), or later while the event is held
-    for the heartbeat check (released at a 128-sample block end once due). (Durations saturate
-    at 4095 samples: longer events end later.)"""
+    the filters' spread past the offset, the widest mains comb's delay included), or later while
+    the event is held for the heartbeat check (released at a 128-sample block end once due).
+    (Durations saturate at 4095 samples: longer events end later.)"""
     q = _derived(int(fs), check_params(params))
-    return max(max(q["tail"], q["tailw"]) + q["hold"], horizon(q) + 127) + 1
+    d = max(_fw.period(int(fs), 50), _fw.period(int(fs), 60))
+    return max(max(_spread(q, d)) + q["hold"], q["horizon"] + 127) + 1
 
 
 def _samples(samples) -> np.ndarray:
@@ -167,77 +181,561 @@ def _samples(samples) -> np.ndarray:
         raise DetectError("samples must be integers, got dtype %s" % x.dtype)
     if x.size and (x.min() < -32768 or x.max() > 32767):
         raise DetectError("samples outside the int16 range")
-    return x.astype(np.int32)
+    return x.astype(np.int64)
 
 
-def band(xp, cx, n, l, d, w):
-    """One band (firmware: f/e or g/eg): (|band|, its cumsum, envelope, floor per block (mu4))."""
-    def box(k):  # sum of xp over the l samples ending k samples ago (per output sample)
-        return cx[PAD + 1 - k:PAD + 1 - k + n] - cx[PAD + 1 - k - l:PAD + 1 - k - l + n]
-
-    # b = sum of the last l samples minus the l before them; f = b - b[n-d] (the mains comb)
-    b = box(0) - box(l)
-    f = b - (box(d) - box(d + l)) if d else b
-    a = np.abs(f)  # < 2**21
-    cs = np.zeros(n + 1, np.int64)
-    np.cumsum(a, out=cs[1:])
-    e = cs[1:].copy()  # moving sum over the last w samples (fewer before sample w)
-    e[w:] -= cs[1:n + 1 - w]
-
-    # The floor per block: from the minimum of the (up to) 32 completed block sums before it.
-    nblk = (n + BLOCK - 1) // BLOCK
-    full = n // BLOCK
-    s = a[:full * BLOCK].reshape(full, BLOCK).sum(axis=1, dtype=np.int64)
-    sp = np.full(BLOCKS + nblk, BIG, np.int64)
-    sp[BLOCKS:BLOCKS + full] = s
-    m = np.lib.stride_tricks.sliding_window_view(sp[:BLOCKS + nblk - 1], BLOCKS).min(axis=1)
-    return a, cs, e, np.clip(m >> 5, 4, 524287)
+def _box(cum, i0, n, length, lag):
+    """For each of n outputs i = i0.., the sum of the `length` values ending `lag` before it
+    (cum: cumsum with a leading 0 of the series)."""
+    hi = i0 - lag + 1
+    return cum[hi:hi + n] - cum[hi - length:hi - length + n]
 
 
-def levels(mu4, thr, off, w):
-    """Onset, offset and chain levels per block (firmware: detector.levels); BIG in block 0."""
-    out = []
-    for t in (thr, min(off, thr), thr * 5 // 6):
-        v = ((mu4 * t) >> 6) * w
-        v[0] = BIG
-        out.append(v)
+def _band(series, i0, n, l):
+    """The box band-pass (sum of the last l minus the l before) of series at i0..i0+n."""
+    cum = np.zeros(len(series) + 1, np.int64)
+    np.cumsum(series, out=cum[1:])
+    return _box(cum, i0, n, l, 0) - _box(cum, i0, n, l, l)
+
+
+def _moving(hist, v, w):
+    """Moving sums over w of v (with `hist`, the values before it)."""
+    s = np.concatenate([hist, v])
+    cum = np.zeros(len(s) + 1, np.int64)
+    np.cumsum(s, out=cum[1:])
+    h = len(hist)
+    return cum[h + 1:] - cum[h + 1 - w:len(s) + 1 - w]
+
+
+def _floors(st, k0, sums):
+    """Detector floor() over consecutive blocks k0.. with block sums `sums`: (the raw floor
+    after each block (the minimum, before >> 5), the floor state after). st: the 5-int state:
+    the running minimum of the open sub-window of 8 blocks, then the last four's minima."""
+    nb = len(sums)
+    if nb == 0:
+        return np.zeros(0, np.int64), list(st)
+    pre = k0 & 7
+    span = -(-(pre + nb) // 8) * 8
+    buf = np.full(span, BIG, np.int64)
+    buf[0] = st[0] if pre else BIG  # the open sub-window's blocks before k0
+    buf[pre:pre + nb] = sums
+    r = np.minimum.accumulate(buf.reshape(-1, 8), axis=1).ravel()[pre:pre + nb]
+    ks = k0 + np.arange(nb)
+    sw = ks >> 3
+    sw0 = k0 >> 3
+    nsw = int(sw[-1]) - sw0 + 1
+    table = np.full(nsw + 4, BIG, np.int64)  # sub-window minima, numbered from sw0 - 4
+    for j in range(4):
+        table[j] = st[1 + ((sw0 - 4 + j) & 3)]
+    ends = np.flatnonzero((ks & 7) == 7)
+    table[4 + sw[ends] - sw0] = r[ends]
+    out = r
+    for j in range(1, 5):
+        out = np.minimum(out, table[4 + sw - sw0 - j])
+    new = list(st)
+    for i in ends:
+        new[1 + (int(sw[i]) & 3)] = int(r[i])
+    new[0] = BIG if (int(ks[-1]) & 7) == 7 else int(r[-1])
+    return out, new
+
+
+def _over(v, lvb, starts):
+    """v[t] > the level of t's block, for every chunk sample (block-aligned, no per-sample
+    copy of the levels)."""
+    out = np.empty(len(v), bool)
+    m = len(v)
+    b0 = int(starts[1]) if len(starts) > 1 else m
+    np.greater(v[:b0], lvb[0], out=out[:b0])
+    full = (m - b0) // 128
+    if full:
+        f = b0 + full * 128
+        np.greater(v[b0:f].reshape(full, 128), lvb[1:1 + full, None],
+                   out=out[b0:f].reshape(full, 128))
+    else:
+        f = b0
+    if f < m:
+        np.greater(v[f:], lvb[-1], out=out[f:])
     return out
 
 
-def stages(x, q):
-    """(padded x, narrow band, wide band or None); a band: |band|, its cumsum, envelope, and
-    its onset, offset and chain levels per block."""
-    n = len(x)
-    xp = np.empty(n + PAD, np.int32)
-    xp[:PAD] = x[0]
-    xp[PAD:] = x
-    cx = np.zeros(n + PAD + 1, np.int64)
-    np.cumsum(xp, out=cx[1:])
-    a, cs, e, mu4 = band(xp, cx, n, q["l"], q["d"], q["w"])
-    narrow = (a, cs, e, *levels(mu4, q["thr"], q["off"], q["w"]))
-    q["noise_b"] = mu4 >> 2  # Detector.noise during each block (0 before the first end)
-    q["noise_b"][0] = 0
-    wide = None
-    if q["gthr"]:
-        ag, csg, eg, mug = band(xp, cx, n, q["lw"], q["d"], q["ww"])
-        wide = (ag, csg, eg, *levels(mug, q["gthr"], q["off"], q["ww"]))
-    return xp, narrow, wide
+def _mu4(m):
+    return np.clip(np.asarray(m, np.int64) >> 5, 4, 524287)
 
 
-def _over(v, lv_b):
-    """v[i] > lv_b[i // 128] for every sample (per-block levels, without a per-sample index)."""
-    n = len(v)
-    out = np.empty(n, bool)
-    f = n - n % BLOCK
-    np.greater(v[:f].reshape(-1, BLOCK), lv_b[:f // BLOCK, None], out=out[:f].reshape(-1, BLOCK))
-    if f < n:
-        np.greater(v[f:], lv_b[f // BLOCK], out=out[f:])
-    return out
+def _levels(mu4, thr, off, w):
+    """Onset, offset and chain levels (firmware: detector.levels)."""
+    return [((mu4 * t) >> 6) * w for t in (thr, min(off, thr), thr * 5 // 6)]
 
 
-def _at(v, idx):
-    """v[idx], 0 where idx < 0 (before the first sample the delay lines hold zeros)."""
-    return np.where(idx >= 0, v[np.maximum(idx, 0)], 0)
+class _Idle:
+    """The detector's event state between samples."""
+
+    def __init__(self):
+        self.active = 0
+        self.wide = 0
+        self.last = 0
+        self.area = 0
+        self.xmax = 0
+        self.xmin = 0
+        self.cs = -65536
+        self.cl = -65536
+        self.onset = 0
+        self.base = 0
+        self.pol = False
+        self.xbase = 0
+        self.pb = 8
+        self.ymax = 0
+        self.ymin = 0
+        self.ref = 0  # (twin only) where the event's run starts
+
+
+class Stream:
+    """The device's detector fed in chunks: feed(chunk) returns the events the device sends
+    while those samples arrive, flush() what it still holds at the end; for any chunking the
+    same events as detect() on the whole, in memory bounded by the chunk."""
+
+    def __init__(self, fs, params=None, channel=0, first_index=0):
+        self.p = check_params(params)
+        self.fs = int(fs)
+        self.q = _derived(self.fs, self.p)
+        self.channel = channel
+        self.first_index = int(first_index)
+        self.n = 0  # samples fed since reset
+        self.ev = _Idle()
+        self.fl = [BIG] * 25
+        self.bk = 0
+        self.part = [0, 0, 0, 0, 0]  # the open block's sums: narrow, wide, decision x3
+        self.mains = self.q["fixed"]
+        self.lv = [BIG] * 6
+        self.noise = 0
+        self.queue = []  # held events: [onset, dur, kind, signed peak, area, seq]
+        self.seq = 0
+        self.rm = [0] * 5
+        self.hist = None  # the last HIST samples of x, c, |f|, |g| (None: before the first)
+
+    # ---- per chunk
+
+    def feed(self, samples) -> np.ndarray:
+        x = _samples(samples)
+        if len(x) > CHUNK:  # in pieces: the same events, arrays that stay small
+            return np.concatenate([self.feed(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)])
+        if not len(x):
+            return np.zeros(0, EVENT_DTYPE)
+        q = self.q
+        if self.hist is None:  # fresh: the delay lines hold the first sample
+            d0, _ = _comb(q, self.mains)
+            self.hist = (np.full(HIST, x[0], np.int64), np.full(HIST, 0 if d0 else x[0], np.int64),
+                         np.zeros(HIST, np.int64), np.zeros(HIST, np.int64))
+        xh, ch, ah, gh = self.hist
+        m = len(x)
+        n0 = self.n
+        X = np.concatenate([xh, x])
+        blocks = self._blocks(X, n0, m)
+        c = self._comb_out(X, n0, m, blocks)
+        C = np.concatenate([ch, c])
+        a = np.abs(_band(C, HIST, m, q["l"]))
+        e = _moving(ah, a, q["w"])
+        if q["gthr"]:
+            ag = np.abs(_band(C, HIST, m, q["lw"]))
+            eg = _moving(gh, ag, q["ww"])
+        else:
+            ag = np.zeros(m, np.int64)
+            eg = ag
+        self._levels(blocks, a, ag, n0, m)
+        out = self._events(X, x, a, ag, e, eg, blocks, n0, m)
+        self.hist = (X[-HIST:], C[-HIST:], np.concatenate([ah, a])[-HIST:],
+                     np.concatenate([gh, ag])[-HIST:])
+        self.n = n0 + m
+        return out
+
+    def flush(self) -> np.ndarray:
+        """The events still held (Detector.flush at the end of a recording)."""
+        out = [self._emit(r) for r in self.queue]
+        self.queue = []
+        return np.array(out, EVENT_DTYPE) if out else np.zeros(0, EVENT_DTYPE)
+
+    # ---- blocks: the floors, the mains decision, the levels
+
+    def _blocks(self, X, n0, m):
+        """Per block touched by this chunk: dict of arrays: 'start' (first chunk sample), the
+        mains frequency in effect, and the decision band's sums (for the mode decision)."""
+        q = self.q
+        # block b covers chunk samples [starts[b], starts[b+1]); the first may have begun before
+        t0 = (-n0) & 127
+        starts = np.concatenate([[0], np.arange(t0 if t0 else 128, m, 128)]).astype(np.int64)
+        ends = np.append(starts[1:], m)
+        complete = ((n0 + ends) & 127) == 0  # the block ends within this chunk
+        nb = len(starts)
+        hz = np.empty(nb, np.int64)
+        if q["auto"]:
+            lw = q["lw"]
+            cum = np.zeros(len(X) + 1, np.int64)
+            np.cumsum(X, out=cum[1:])
+            h = _box(cum, HIST, m, lw, 0) - _box(cum, HIST, m, lw, lw)
+            sums = []
+            for dd in (0, q["d5"], q["d6"]):
+                v = h if not dd else h - (_box(cum, HIST, m, lw, dd) - _box(cum, HIST, m, lw,
+                                                                            dd + lw))
+                sums.append(np.add.reduceat(np.abs(v), starts))
+            hz[:] = self._decide(sums, complete)
+        else:
+            hz[:] = self.mains
+        return {"starts": starts, "ends": ends, "complete": complete, "hz": hz}
+
+    def _decide(self, sums, complete):
+        """The mains comb in effect in each block (Detector.decide at each block end)."""
+        nb = len(complete)
+        out = np.empty(nb, np.int64)
+        cols = []
+        part = self.part
+        for i, s in enumerate(sums):
+            s = s.copy()
+            s[0] += part[2 + i]
+            cols.append(s)
+        done = np.flatnonzero(complete)
+        k0 = self.bk
+        floors = []
+        for i in range(3):
+            fl, st = _floors(self.fl[10 + 5 * i:15 + 5 * i], k0, cols[i][done])
+            self.fl[10 + 5 * i:15 + 5 * i] = st
+            floors.append((_mu4(fl)).tolist())
+        hz = self.mains
+        j = 0
+        for b in range(nb):
+            out[b] = hz
+            if complete[b]:
+                m0, m5, m6 = floors[0][j], floors[1][j], floors[2][j]
+                j += 1
+                best, mb = (50, m5) if m5 <= m6 else (60, m6)
+                if hz == 0:
+                    new = best if mb < m0 else 0
+                else:
+                    cur = m5 if hz == 50 else m6
+                    new = 0 if 4 * cur >= 5 * m0 else best if 8 * mb < 7 * cur else hz
+                hz = new
+        last = nb - 1
+        if not complete[last]:
+            for i in range(3):
+                part[2 + i] = int(cols[i][last])
+        else:
+            part[2:] = [0, 0, 0]
+        self._hz_after = hz
+        return out
+
+    def _comb_out(self, X, n0, m, blocks):
+        """c, the mains comb's output, per chunk sample (the comb of each sample's block)."""
+        x = X[HIST:]
+        hz = blocks["hz"]
+        if (hz == hz[0]).all():
+            sel = [(int(hz[0]), np.arange(m))]
+        else:
+            code = np.repeat(hz.astype(np.int8), blocks["ends"] - blocks["starts"])
+            sel = [(int(h), np.flatnonzero(code == h)) for h in np.unique(hz)]
+        c = np.empty(m, np.int64)
+        for h, idx in sel:
+            d, k = _comb(self.q, h)
+            if not d:
+                c[idx] = x[idx]
+                continue
+            v = k * x[idx]
+            for j in range(1, k + 1):
+                v -= X[HIST + idx - j * d]
+            c[idx] = v
+        return c
+
+    def _levels(self, blocks, a, ag, n0, m):
+        """The levels and noise in force during each block (blocks['lv'], 6 x nb, and
+        blocks['noise']) and the narrow and wide floors' states (Detector.block, set_mains)."""
+        q = self.q
+        starts, complete, hz = blocks["starts"], blocks["complete"], blocks["hz"]
+        nb = len(starts)
+        sn = np.add.reduceat(a, starts)
+        sw = np.add.reduceat(ag, starts)
+        sn[0] += self.part[0]
+        sw[0] += self.part[1]
+        nxt = np.append(hz[1:], self._hz_after if q["auto"] else self.mains)
+        lv = np.empty((6, nb), np.int64)
+        noise = np.empty(nb, np.int64)
+        cur = list(self.lv)
+        nz = self.noise
+        k = self.bk
+        b = 0
+        while b < nb:
+            # a run of blocks with one comb (a switch at a run's end restarts the bands' floors)
+            e = b
+            while e + 1 < nb and hz[e + 1] == hz[b]:
+                e += 1
+            run = np.arange(b, e + 1)
+            done = run[complete[run]]
+            fn, self.fl[0:5] = _floors(self.fl[0:5], k, sn[done])
+            fw, self.fl[5:10] = _floors(self.fl[5:10], k, sw[done])
+            kc = _comb(q, int(hz[b]))[1] or 1
+            mu = _mu4(fn)
+            nl = _levels(mu, q["thr"], q["off"], q["w"])
+            gl = _levels(_mu4(fw), q["gthr"], q["off"], q["ww"]) if q["gthr"] else None
+            j = 0
+            for i in run:
+                lv[:, i] = cur
+                noise[i] = nz
+                if complete[i]:
+                    cur = [int(nl[0][j]), int(nl[1][j]), int(nl[2][j])]
+                    cur += [int(gl[0][j]), int(gl[1][j]), int(gl[2][j])] if gl else [BIG] * 3
+                    nz = int(mu[j] >> 2) // kc
+                    j += 1
+                    k += 1
+                    if nxt[i] != hz[i]:  # set_mains: the bands' floors and levels start again
+                        self.fl[0:10] = [BIG] * 10
+                        cur = [BIG] * 6
+            b = e + 1
+        last = nb - 1
+        self.part[0:2] = [0, 0] if complete[last] else [int(sn[last]), int(sw[last])]
+        self.lv = cur
+        self.noise = nz
+        self.bk = k
+        self.mains = int(nxt[last])
+        blocks["lv"] = lv
+        blocks["noise"] = noise
+
+    # ---- events
+
+    def _events(self, X, x, a, ag, e, eg, blocks, n0, m):
+        q = self.q
+        hold = q["hold"]
+        lv = blocks["lv"]
+        starts = blocks["starts"]
+        counts = blocks["ends"] - starts
+        dseq = np.repeat(np.array([_comb(q, int(h))[0] for h in blocks["hz"]], np.int32), counts)
+        abw = _over(eg, lv[4], starts)
+        ab = abw | _over(e, lv[1], starts)
+        on = _over(e, lv[0], starts) | _over(eg, lv[3], starts)
+        chb = _over(e, lv[2], starts) | _over(eg, lv[5], starts)
+        ev = self.ev
+        # Samples above an offset level chain into one group while gaps are <= hold; an event
+        # starts at a group's first sample above an onset level and ends `hold` after the
+        # group's last sample. An event still going at the chunk's start continues its group.
+        above = np.flatnonzero(ab)
+        ison = on[above]
+        if ev.active:
+            above = np.concatenate([[ev.last - n0], above])
+            ison = np.concatenate([[True], ison])
+        busy = np.zeros(m + 1, np.int64)
+        if len(above) and ison.any():
+            newgrp = np.empty(len(above), bool)
+            newgrp[0] = True
+            np.greater(np.diff(above), hold, out=newgrp[1:])
+            gid = np.cumsum(newgrp) - 1
+            glast = above[np.flatnonzero(np.append(newgrp[1:], True))]
+            og = gid[ison]
+            firsts = np.flatnonzero(np.diff(og, prepend=-1))
+            cross = above[ison][firsts]
+            last = glast[og[firsts]]
+            end = last + hold
+            lo = np.maximum(cross + 1, 0)
+            hi = np.minimum(end, m - 1)
+            ok = lo <= hi
+            np.add.at(busy, lo[ok], 1)
+            np.add.at(busy, hi[ok] + 1, -1)
+        else:
+            cross = last = end = np.zeros(0, np.int64)
+        # The chain (samples above a chain level while idle, gaps <= hold) holding each
+        # crossing, the one carried in from before the chunk first.
+        ch = np.flatnonzero(chb & (np.cumsum(busy[:m]) == 0))
+        chs = np.concatenate([[ev.cl - n0], ch])
+        newch = np.empty(len(chs), bool)
+        newch[0] = True
+        np.greater(np.diff(chs), hold, out=newch[1:])
+        cstart = np.concatenate([[ev.cs - n0], chs[1:]])[newch][np.cumsum(newch) - 1]
+        Y = x.copy()  # y = x - x[n-d], each sample with its own block's comb delay
+        nz = np.flatnonzero(dseq)
+        Y[nz] -= X[HIST + nz - dseq[nz]]
+        ctx = (X, np.concatenate([self.hist[2], a]), np.concatenate([self.hist[3], ag]), e, eg,
+               lv, dseq, chs, cstart)
+        finished = []
+        for i in range(len(cross)):
+            cr, lst, en = int(cross[i]), int(last[i]), int(end[i])
+            if cr >= 0:  # Detector.begin at the crossing
+                (onset, ref, base, area, ymax, ymin, pol, xbase, pb, xmax,
+                 xmin) = self._begin(ctx, cr, blocks)
+            else:  # began before this chunk
+                onset, ref, base, pol = ev.onset - n0, ev.ref - n0, ev.base, ev.pol
+                area, xmax, xmin, ymax, ymin = ev.area, ev.xmax, ev.xmin, ev.ymax, ev.ymin
+                xbase, pb = ev.xbase, ev.pb
+            lo = max(cr + 1, 0)
+            stop = min(en, m)
+            if lo < stop:
+                ymax = max(ymax, int(Y[lo:stop].max()))
+                ymin = min(ymin, int(Y[lo:stop].min()))
+                xmax = max(xmax, int(x[lo:stop].max()))
+                xmin = min(xmin, int(x[lo:stop].min()))
+                area += int(a[lo:stop].sum())
+            wide = int(abw[lst]) if lst >= 0 else ev.wide
+            if en >= m:  # still going at the chunk's end
+                ev.onset, ev.ref, ev.base, ev.pol = onset + n0, ref + n0, base, pol
+                ev.area, ev.xmax, ev.xmin, ev.ymax, ev.ymin = area, xmax, xmin, ymax, ymin
+                ev.xbase, ev.pb = xbase, pb
+                ev.last, ev.wide = lst + n0, wide
+                break
+            d = int(dseq[en])
+            shift = int(X[HIST + en - pb:HIST + en].sum()) - xbase
+            spread = _spread(q, d)[1 if wide else 0]
+            noise = int(blocks["noise"][self._block_of(blocks, en)])
+            finished.append((onset + n0, lst - onset - spread, area, ymax, ymin, base, shift,
+                             en + n0, noise, pol, xmax, xmin, xbase, pb))
+        ev.active = int(len(cross) > 0 and int(end[-1]) >= m)
+        if len(ch):  # the chain's state: its last sample while idle, and its start
+            ev.cl = int(ch[-1]) + n0
+            ev.cs = int(cstart[-1]) + n0
+        return self._hold(finished, n0, m)
+
+    def _block_of(self, blocks, t):
+        return int(np.searchsorted(blocks["starts"], t, side="right")) - 1
+
+    def _ysum(self, X, lo, hi, d):
+        """Sum of y = x - x[n-d] over chunk samples lo..hi-1 (they may reach into the history)."""
+        s = int(X[HIST + lo:HIST + hi].sum())
+        if d:
+            s -= int(X[HIST + lo - d:HIST + hi - d].sum())
+        return s
+
+    def _begin(self, ctx, cr, blocks):
+        """Detector.begin at the crossing cr: (onset, ref, base, area, ymax, ymin)."""
+        X, ah, gh, e, eg, lv, dseq, chs, cstart = ctx
+        q = self.q
+        w, ww, wmax, cap = q["w"], q["ww"], q["wmax"], q["cap"]
+        blk = self._block_of(blocks, cr)
+        toff, goff = int(lv[1, blk]), int(lv[4, blk])
+        o = HIST  # index of chunk sample 0 in ah and gh
+        ee, egg = int(e[cr]), int(eg[cr])
+        j = cr
+        stop = cr - cap
+        while j > stop:
+            ee -= int(ah[o + j]) - int(ah[o + j - w])
+            egg -= int(gh[o + j]) - int(gh[o + j - ww])
+            if ee <= toff and egg <= goff:
+                break
+            j -= 1
+        k = j - wmax + 1
+        while not ((k > j - w and 2 * w * int(ah[o + k]) > toff)
+                   or (k > j - ww and ww * int(gh[o + k]) > goff)):
+            k += 1
+        d = int(dseq[cr])
+        g = k - min(wmax, 56)
+        base = self._ysum(X, g - 8, g, d)
+        pb = d or 8
+        xbase = int(X[HIST + g - pb:HIST + g].sum())
+        area = int(ah[o + k:o + cr + 1].sum())
+        raw = X[HIST + k:HIST + cr + 1]
+        seg = raw - (X[HIST + k - d:HIST + cr + 1 - d] if d else 0)
+        # the chain holding the crossing (the crossing is in it: it was idle, above the level)
+        p = int(np.searchsorted(chs, cr))
+        cs = int(cstart[p])
+        onset = cs if cr - q["burst"] <= cs < k else k
+        ymax, ymin = int(seg.max()), int(seg.min())
+        return (onset, k, base, area, ymax, ymin, base - 8 * ymin > 8 * ymax - base, xbase, pb,
+                int(raw.max()), int(raw.min()))
+
+    # ---- per event: kind, the heartbeat, the hold-back queue
+
+    def _like(self, p, a, p2, a2, noise):
+        if (p < 0) != (p2 < 0):
+            return False
+        p, p2 = abs(p), abs(p2)
+        return 4 * abs(p - p2) <= p2 + 4 * noise and 2 * abs(a - a2) <= a2 + 3
+
+    def _heart(self, onset, peak, area, kind, noise):
+        """Detector.heart: the kind, with the learned beat (self.rm) and the held queue."""
+        q, rm = self.q, self.rm
+        if rm[2]:
+            iv = onset - rm[3]
+            if iv > 4 * q["rr_hi"]:
+                rm[2] = 0
+            elif self._like(peak, area, rm[0], rm[1], noise):
+                if iv < q["rr_lo"] or 2 * iv < rm[4]:
+                    return kind
+                if 2 * iv <= 3 * rm[4]:
+                    rm[4] += (iv - rm[4]) >> 2
+                rm[0] += (peak - rm[0]) >> 2
+                rm[1] += (area - rm[1]) >> 2
+                rm[3] = onset
+                return 3
+            else:
+                return kind
+        lo, hi = q["rr_lo"], q["rr_hi"]
+        j2 = None
+        iv2 = 0
+        for r in reversed(self.queue):
+            if r[2] == 3 or not self._like(peak, area, r[3], r[4], noise):
+                continue
+            iv = (onset if j2 is None else j2[0]) - r[0]
+            if not lo <= iv <= 2 * hi:
+                continue
+            if j2 is None:
+                j2 = r
+                iv2 = iv
+            elif (4 * iv >= 3 * iv2 and 3 * iv <= 4 * iv2 and iv <= hi and iv2 <= hi
+                  or 4 * iv >= 7 * iv2 and 4 * iv <= 9 * iv2 or 4 * iv2 >= 7 * iv
+                  and 4 * iv2 <= 9 * iv):
+                rm[0] = (peak + j2[3] + r[3]) // 3
+                rm[1] = (area + j2[4] + r[4]) // 3
+                rm[2] = 1
+                rm[3] = onset
+                rm[4] = (onset - r[0]) >> 1
+                r[2] = 3
+                j2[2] = 3
+                return 3
+        return kind
+
+    def _emit(self, r):
+        return (r[0] + self.first_index, r[1], r[2], self.channel, abs(r[3]), r[4])
+
+    def _hold(self, finished, n0, m):
+        """Detector.finish's kind and queue, event by event; the events released (at block ends
+        once due, or early when the queue is full) by the chunk's last sample."""
+        q = self.q
+        hz = q["horizon"]
+        out = []
+        for (onset, dur, area, ymax, ymin, base, shift, end, noise, pol, xmax, xmin, xbase,
+             p) in finished:
+            up = 8 * ymax - base
+            down = base - 8 * ymin
+            peak = max(up, down) >> 3
+            xup = p * xmax - xbase
+            xdown = xbase - p * xmin
+            dur = max(dur, 1)
+            if xmax >= q["sat"] or xmin <= -q["sat"]:
+                kind = 3
+            elif q["step"] and 16 * abs(shift) > q["step"] * peak * p:
+                kind = 3
+            elif (16 * min(up, down) < q["sided"] * (8 * peak)
+                  or 16 * min(xup, xdown) < q["sided"] * max(xup, xdown)):
+                kind = 3
+            elif dur <= q["twitch"]:
+                kind = 0
+            elif dur <= q["burst"]:
+                kind = 1
+            else:
+                kind = 2
+            # released before this event: due at an earlier block end
+            while self.queue and (self.queue[0][0] + hz) | 127 < end:
+                out.append(self._emit(self.queue.pop(0)))
+            seq = self.seq
+            self.seq += 1
+            peak = min(peak, 65535)
+            if pol:
+                peak = -peak
+            area = min(area >> 4, 65535)
+            dur = min(dur, 4095)
+            if kind < 3 and q["rr_hi"]:
+                kind = self._heart(onset, peak, area, kind, noise)
+            if len(self.queue) == QN:
+                out.append(self._emit(self.queue.pop(0)))
+            self.queue.append([onset, dur, kind, peak, area, seq])
+            while self.queue and (self.queue[0][0] + hz) | 127 <= end:
+                out.append(self._emit(self.queue.pop(0)))
+        last = n0 + m - 1
+        while self.queue and (self.queue[0][0] + hz) | 127 <= last:
+            out.append(self._emit(self.queue.pop(0)))
+        return np.array(out, EVENT_DTYPE) if out else np.zeros(0, EVENT_DTYPE)
 
 
 def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> np.ndarray:
@@ -248,177 +746,9 @@ def detect(samples, fs, params=None, channel=0, first_index=0, flush=False) -> n
     flush: also the events the device still holds back after the last sample (what
     Detector.flush() emits at the end of a recording or before a reset).
     """
-    p = check_params(params)
-    q = _derived(int(fs), p)
-    x = _samples(samples)
-    n = len(x)
-    if n == 0:
-        return np.zeros(0, EVENT_DTYPE)
-    w, hold = q["w"], q["hold"]
-    xp, narrow, wide = stages(x, q)
-    a, cs, e, ton_b, toff_b, tch_b = narrow
-    # Above the offset level: either band (an event lasts while one is); above the onset
-    # level: either band (an event starts there); above the chain level: either band.
-    ab = _over(e, toff_b)
-    chb = _over(e, tch_b)
-    if wide is not None:
-        ag, _, eg, gon_b, goff_b, gch_b = wide
-        abw = _over(eg, goff_b)
-        ab |= abw
-        chb |= _over(eg, gch_b)
-    above = np.flatnonzero(ab)
-    if above.size == 0:
-        return np.zeros(0, EVENT_DTYPE)
-    on = e[above] > ton_b[above >> 7]  # (only where above the offset level: onset >= offset)
-    if wide is not None:
-        on |= eg[above] > gon_b[above >> 7]
-    # Samples above the offset level chain into one group while gaps are <= hold; the device
-    # starts an event at a group's first sample above the onset level and ends it `hold`
-    # samples after the group's last sample.
-    newgrp = np.empty(above.size, bool)
-    newgrp[0] = True
-    np.greater(np.diff(above), hold, out=newgrp[1:])
-    gid = np.cumsum(newgrp) - 1
-    grp_last = above[np.flatnonzero(np.append(newgrp[1:], True))]
-    og = gid[on]
-    if og.size == 0:
-        return np.zeros(0, EVENT_DTYPE)
-    firsts = np.flatnonzero(np.diff(og, prepend=-1))
-    cross = above[on][firsts]
-    last = grp_last[og[firsts]]
-    end = last + hold
-    keep = end < n
-    cross, last, end = cross[keep], last[keep], end[keep]
-    k = cross.size
-    if k == 0:
-        return np.zeros(0, EVENT_DTYPE)
-
-    # Onset (Detector.begin): back from the crossing over the run of samples above either
-    # offset level (at most `cap` samples), then the first sample of that run's window where
-    # |f| reaches half the offset level or |g| all of the wide band's.
-    cap, wmax = q["cap"], q["wmax"]
-    blk_c = cross >> 7  # the levels at the crossing serve the whole look-back
-    back = cross[:, None] + np.arange(-cap, 0)[None, :]
-    below = _at(e, back) <= toff_b[blk_c][:, None]
-    if wide is not None:
-        below &= _at(eg, back) <= goff_b[blk_c][:, None]
-    back = np.arange(-cap, 0)[None, :]
-    lastnot = np.where(below, back, -cap - 1).max(axis=1, initial=-cap - 1)
-    rs = cross + np.maximum(lastnot + 1, -cap)  # the run's first sample
-    span = np.arange(-63, 1)[None, :]
-    at = cross[:, None] + span
-    ok = (2 * w * _at(a, at) > toff_b[blk_c][:, None]) & (at > (rs - w)[:, None])
-    if wide is not None:
-        ww = q["ww"]
-        ok |= (ww * _at(ag, at) > goff_b[blk_c][:, None]) & (at > (rs - ww)[:, None])
-    ref = cross - 63 + np.argmax(ok & (at > (rs - wmax)[:, None]), axis=1)
-    eight = np.arange(8)[None, :] - 8
-    base = xp[(ref + PAD - min(wmax, 56))[:, None] + eight].sum(axis=1, dtype=np.int64)
-    tail = xp[(end + PAD)[:, None] + eight].sum(axis=1, dtype=np.int64)
-    area = cs[end] - cs[ref]
-    # The onset moves back to the start of the chain of samples above the chain level (gaps
-    # up to `hold`) that holds the crossing, if that is earlier and at most `burst` back. The
-    # device follows the chain only while idle: from a crossing to its event's end it does not.
-    busy = np.zeros(n + 1, np.int32)
-    np.add.at(busy, cross + 1, 1)
-    np.add.at(busy, end + 1, -1)
-    ch = np.flatnonzero(chb & (np.cumsum(busy[:n]) == 0))
-    newch = np.empty(ch.size, bool)
-    newch[0] = True
-    np.greater(np.diff(ch), hold, out=newch[1:])
-    start = ch[newch][np.cumsum(newch) - 1]
-    chain = start[np.searchsorted(ch, cross)]
-    onset = np.where((chain >= cross - q["burst"]) & (chain < ref), chain, ref)
-    # The band that held the last sample sets how much filter spread the duration loses.
-    spread = np.full(k, q["tail"])
-    if wide is not None:
-        spread = np.where(abw[last], q["tailw"], spread)
-    return _finish(x, q, onset, ref, last, spread, end, base, tail - base, area, channel,
-                   first_index, n, flush)
-
-
-def _finish(x, q, onset, ref, last, spread, end, base, shift, area, channel, first_index, n,
-            flush):
-    k = onset.size
-    xmax = np.empty(k, np.int64)
-    xmin = np.empty(k, np.int64)
-    for i in range(k):  # per event, from the run that crossed; they may overlap by the look-back
-        seg = x[ref[i]:end[i]]
-        xmax[i] = seg.max()
-        xmin[i] = seg.min()
-    peak = np.maximum(8 * xmax - base, base - 8 * xmin) >> 3
-    dur = np.maximum(last - onset - spread, 1)
-    kind = np.where(dur <= q["twitch"], 0, np.where(dur <= q["burst"], 1, 2))
-    if q["sided"]:
-        small = np.minimum(8 * xmax - base, base - 8 * xmin)
-        kind = np.where(16 * small < q["sided"] * (8 * peak), 3, kind)
-    if q["step"]:
-        kind = np.where(2 * np.abs(shift) > q["step"] * peak, 3, kind)
-    kind = np.where((xmax >= q["sat"]) | (xmin <= -q["sat"]), 3, kind)
-    peak = np.minimum(peak, 65535)
-    kind, out = _hold(onset, end, peak, kind, q, n, flush)
-    ev = np.zeros(k, EVENT_DTYPE)
-    ev["onset"] = onset + int(first_index)
-    ev["duration"] = np.minimum(dur, 4095)
-    ev["kind"] = kind
-    ev["channel"] = channel
-    ev["peak"] = peak
-    ev["area"] = np.minimum(area >> 4, 65535)
-    return ev[out]
-
-
-def _hold(onsets, ends, peaks, kind, q, n, flush):
-    """Detector.rhythm + the hold-back queue (push/pop/release/mark), event by event.
-
-    Held events leave at block ends (samples 127, 255, ... after reset): an event due at t
-    (onset + horizon) leaves at t | 127. Returns the final kinds and which events have left
-    the queue by sample n-1."""
-    kind = kind.copy()
-    k = len(kind)
-    released = np.zeros(k, bool)
-    rr_lo, rr_hi = q["rr_lo"], q["rr_hi"]
-    hz = horizon(q)
-    queue = []  # event numbers held, oldest first
-    head = 0
-    r_last, r_iv, r_pk, r_s0, r_s1, r_seq = -65536, 0, 0, -1, -1, -1
-    ons = onsets.tolist()
-    for i in range(k):
-        m = int(ends[i])
-        while head < len(queue) and (ons[queue[head]] + hz) | 127 < m:
-            released[queue[head]] = True  # left at an earlier sample
-            head += 1
-        if kind[i] < 3 and rr_hi:  # contractions too (Detector.finish)
-            o, p = ons[i], int(peaks[i])
-            iv = o - r_last
-            same = 4 * abs(p - r_pk) <= r_pk + 2 * int(q["noise_b"][m >> 7])
-            if r_iv and same and (8 * abs(iv - r_iv) <= r_iv
-                                   or (r_s0 < 0 and 4 * abs(iv - 2 * r_iv) <= r_iv)):
-                if 8 * abs(iv - r_iv) <= r_iv:
-                    r_iv = iv
-                r_last, r_pk, r_seq = o, p, i
-                if r_s0 >= 0:
-                    for s in (r_s0, r_s1):
-                        if not released[s] and s in queue[head:]:
-                            kind[s] = 3
-                    r_s0 = -1
-                kind[i] = 3
-            elif not (r_iv and iv < r_iv):
-                if same and rr_lo <= iv <= rr_hi:
-                    r_iv, r_s0, r_s1 = iv, r_seq, i
-                else:
-                    r_iv = 0
-                r_last, r_pk, r_seq = o, p, i
-        if len(queue) - head == QN:
-            released[queue[head]] = True
-            head += 1
-        queue.append(i)
-        while head < len(queue) and (ons[queue[head]] + hz) | 127 <= m:
-            released[queue[head]] = True
-            head += 1
-    while head < len(queue) and (flush or (ons[queue[head]] + hz) | 127 <= n - 1):
-        released[queue[head]] = True
-        head += 1
-    return kind, released
+    s = Stream(fs, params, channel, first_index)
+    ev = s.feed(samples)
+    return np.concatenate([ev, s.flush()]) if flush else ev
 
 
 def reference(samples, fs, params=None, channel=0, first_index=0, block=128, ring=512,
