@@ -35,9 +35,9 @@ def unload():
     sys.modules.pop("appreq", None)
     sys.modules.pop("buildinfo", None)
     sys.modules.pop("blectl", None)
+    sys.modules.pop("blemac", None)
     sys.modules.pop("blesetup", None)
     sys.modules.pop("blehs", None)
-    sys.modules.pop("blemac", None)
 
 
 class App:

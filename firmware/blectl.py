@@ -13,6 +13,12 @@ import myoproto as mp
 from blemac import hmac, same
 
 _FREE = const(3)  # failed handshakes allowed before the waiting starts
+_MAC = const(16)  # bytes of MAC closing a request (SPEC section 13)
+# NACK codes (myoproto keeps their names on the host only)
+_E_LOCKED = const(9)
+_E_AUTH = const(10)
+_E_REPLAY = const(11)
+_E_FORBIDDEN = const(13)
 _USB_MS = const(10000)  # a USB host that spoke this recently has control of the settings
 
 
@@ -27,25 +33,27 @@ def check(link, body):
         return None
     n = len(body)
     if link.session is None:
-        link.nack(seq, t, mp.E_LOCKED, "locked: the owner's handshake comes first")
+        link.nack(seq, t, _E_LOCKED, "locked: the owner's handshake comes first")
         return None
-    end = n - mp.CRC_LEN - mp.MAC_LEN
+    end = n - mp.CRC_LEN - _MAC
     if end < mp.HEADER_LEN or not same(hmac(link.session, body[:end]), body, end):
         link.bad += 1
         if link.bad >= _FREE:
             link.fails += _FREE  # as three failed handshakes: the next one waits
             link.until = time.ticks_add(time.ticks_ms(), 1000)
             link.end()  # someone is writing into this connection: start over
-        link.nack(seq, t, mp.E_AUTH, "request MAC wrong")
+        link.nack(seq, t, _E_AUTH, "request MAC wrong")
         return None
     if link.last >= 0 and not 0 < (seq - link.last) & 0xFFFFFFFF < 0x80000000:
-        link.nack(seq, t, mp.E_REPLAY, "seq %d is not newer than %d" % (seq, link.last))
+        link.nack(seq, t, _E_REPLAY, "seq %d is not newer than %d" % (seq, link.last))
         return None
     link.last = seq
     if t == mp.PAIR or t == mp.UNPAIR:
-        link.nack(seq, t, mp.E_FORBIDDEN, "pairing is over USB only")
+        link.nack(seq, t, _E_FORBIDDEN, "pairing is over USB only")
         return None
-    if (t == mp.CONFIG_SET or t == mp.LOG_ERASE) and usb_has_control(link.app):
+    usb = link.app.usb_ms  # a USB host that spoke in the last 10 s has control
+    if (t == mp.CONFIG_SET or t == mp.LOG_ERASE) and usb is not None and \
+            time.ticks_diff(time.ticks_ms(), usb) < _USB_MS:
         link.nack(seq, t, mp.E_BUSY, "a USB host has control (it spoke in the last 10 s)")
         return None
     try:
@@ -54,8 +62,3 @@ def check(link, body):
         link.bad_frames += 1
         link.nack(seq, t, mp.E_BAD_PAYLOAD, str(e))
         return None
-
-
-def usb_has_control(app):
-    t = app.usb_ms
-    return t is not None and time.ticks_diff(time.ticks_ms(), t) < _USB_MS

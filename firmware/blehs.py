@@ -16,7 +16,8 @@ import myoproto as mp
 from blemac import hmac, same
 
 _FREE = const(3)  # failed handshakes allowed before the waiting starts
-KEY_FILE = "/owner.key"
+_E_AUTH = const(10)  # NACK codes (myoproto keeps their names on the host only)
+_E_RATE_LIMIT = const(12)
 
 
 def answer(link, body):
@@ -42,12 +43,12 @@ def answer(link, body):
     if link.fails >= _FREE:
         wait = time.ticks_diff(link.until, time.ticks_ms())
         if wait > 0:
-            link.nack(seq, t, mp.E_RATE_LIMIT, "too many failed attempts: retry in %d s"
+            link.nack(seq, t, _E_RATE_LIMIT, "too many failed attempts: retry in %d s"
                       % ((wait + 999) // 1000))
             return
     key = owner_key(app)
     if key is None:
-        link.nack(seq, t, mp.E_AUTH, "no owner: pair over USB first (myotwitch pair)")
+        link.nack(seq, t, _E_AUTH, "no owner: pair over USB first (myotwitch pair)")
         return
     did = app.cfg["device_id"].encode()
     if t == mp.AUTH_START:
@@ -63,7 +64,7 @@ def answer(link, body):
     link.hs = None  # one proof per challenge
     if hs is None or not same(hmac(key, b"myotwitch host" + hs + did), f["proof"], 0):
         failed(link)
-        link.nack(seq, t, mp.E_AUTH, "wrong proof" if hs else "no challenge: AUTH_START first")
+        link.nack(seq, t, _E_AUTH, "wrong proof" if hs else "no challenge: AUTH_START first")
         return
     link.session = hmac(key, b"myotwitch session" + hs)
     link.fails = 0
@@ -80,7 +81,7 @@ def failed(link):
 
 def owner_key(app):
     try:
-        with open(app.hal.flash_dir + KEY_FILE, "rb") as f:
+        with open(app.hal.flash_dir + "/owner.key", "rb") as f:
             key = f.read()
     except OSError:
         return None

@@ -51,8 +51,7 @@ class BleLink(DeviceLink):
         self.ev = 0  # what the IRQ saw since the last poll: _CHANGED (connect, disconnect), _WROTE
         self.cur = None  # pieces (memoryviews) of the frame being sent
         self.ci = 0  # next piece of cur
-        self.full = False  # the stack refused a notification: retry after `retry` (ticks_ms)
-        self.retry = 0
+        self.full = 0  # the stack refused a notification: ticks_ms to try again at (0: not full)
         self.sviews = None  # the SAMPLES frame cut into notifications at the current MTU
         self.lost = 0  # EVENT/MARK frames not sent (slots full), answers given up on: in the log
         self.fails = 0  # failed handshakes in a row (rate limit, blehs.py)
@@ -64,8 +63,6 @@ class BleLink(DeviceLink):
         self.sv = tuple(mv[i * _SLOT:(i + 1) * _SLOT] for i in range(_SLOTS))
         self.sh = 0  # first waiting slot
         self.sn = 0  # slots waiting
-        self.sframe = app.samples_frame
-        self.irq_cb = self.irq
         load("blesetup").setup(self)
 
     def end(self):
@@ -133,8 +130,7 @@ class BleLink(DeviceLink):
             self.ble.gatts_notify(self.conn, self.tx_h, data)
             return True
         except OSError:  # buffers full, or the host just left: not now
-            self.full = True
-            self.retry = time.ticks_add(time.ticks_ms(), _RETRY_MS)
+            self.full = time.ticks_add(time.ticks_ms(), _RETRY_MS) or 1
             return False
 
     def pump(self):
@@ -143,9 +139,9 @@ class BleLink(DeviceLink):
         if self.conn < 0:
             return False
         if self.full:
-            if time.ticks_diff(time.ticks_ms(), self.retry) < 0:
+            if time.ticks_diff(time.ticks_ms(), self.full) < 0:
                 return False
-            self.full = False
+            self.full = 0
         cur = self.cur
         while cur is not None:
             if not self._notify(cur[self.ci]):
@@ -171,7 +167,17 @@ class BleLink(DeviceLink):
             # (byte 2 of a frame is its type: COBS moves no non-zero byte)
             if self.pump() and self._notify(data):
                 return
-            self._hold(data, n)
+            if self.sn >= _SLOTS:
+                self.lost += 1  # in the log: the host reads it back when it sees the seq missing
+                return
+            s = self.slots
+            o = ((self.sh + self.sn) % _SLOTS) * _SLOT
+            pad = _SLOT - n
+            for k in range(pad):
+                s[o + k] = 0  # idle delimiters: the host skips them
+            for k in range(n):
+                s[o + pad + k] = data[k]
+            self.sn += 1
             return
         if not self.pump():
             # An answer to a request: wait for the stack rather than lose it (the ring holds
@@ -183,7 +189,7 @@ class BleLink(DeviceLink):
                     return
                 time.sleep_ms(1)
         c = self.mtu - 3
-        if data is self.sframe:
+        if data is self.app.samples_frame:
             views = self.sviews
             if views is None:
                 self.sviews = views = cut(data, c)  # once per MTU
@@ -197,18 +203,6 @@ class BleLink(DeviceLink):
         self.ci = 0
         self.pump()
 
-    def _hold(self, data, n):
-        if self.sn >= _SLOTS:
-            self.lost += 1  # in the log: the host reads it back when it sees the seq missing
-            return
-        s = self.slots
-        o = ((self.sh + self.sn) % _SLOTS) * _SLOT
-        pad = _SLOT - n
-        for k in range(pad):
-            s[o + k] = 0  # idle delimiters: the host skips them
-        for k in range(n):
-            s[o + pad + k] = data[k]
-        self.sn += 1
 
 
 def cut(data, c):

@@ -1,10 +1,13 @@
 # HMAC-SHA256 on the chip's hashlib (MicroPython has no hmac module), for the BLE gate
-# (blectl.py) and the owner's handshake (blehs.py); checked against CPython's hmac by
+# (blectl.py) and the owner's handshake (blehs.py), apart from both so that the handshake does
+# not load the gate (the heap is 64 KB); checked against CPython's hmac by
 # tests/test_ble_auth.py. Loaded with them, dropped with them.
 
 import hashlib
 
-MAC_LEN = 16
+from micropython import const
+
+_MAC = const(16)  # bytes of MAC closing a request (SPEC section 13)
 
 
 def hmac(key, msg):
@@ -26,9 +29,9 @@ def hmac(key, msg):
 
 def same(mac, buf, at):
     """The first 16 bytes of mac equal buf[at:at + 16], compared in constant time."""
-    if len(buf) < at + MAC_LEN:
+    if len(buf) < at + _MAC:
         return False
     d = 0
-    for i in range(MAC_LEN):
+    for i in range(_MAC):
         d |= mac[i] ^ buf[at + i]
     return d == 0

@@ -7,9 +7,6 @@ import binascii
 import bluetooth
 from micropython import const
 
-_NUS = "6E40000%d-B5A3-F393-E0A9-E50E24DCCA9E"
-# The service UUID as advertised (128 bits, little endian)
-_NUS_LE = b"\x9e\xca\xdc\x24\x0e\xe5\xa9\xe0\x93\xf3\xa3\xb5\x01\x00\x40\x6e"
 _F_WRITE_NR = const(0x0004)
 _F_WRITE = const(0x0008)
 _F_NOTIFY = const(0x0010)
@@ -24,10 +21,11 @@ def setup(link):
         ble.config(mtu=247, le_secure=True, mitm=False, bond=False, io=3)
     except (ValueError, OSError):
         ble.config(mtu=247)
-    ble.irq(link.irq_cb)
+    ble.irq(link.irq)  # (bound once, here)
     u = bluetooth.UUID
+    nus = "6E40000%d-B5A3-F393-E0A9-E50E24DCCA9E"  # the Nordic UART Service (locals: no names)
     ((link.tx_h, link.rx_h),) = ble.gatts_register_services((
-        (u(_NUS % 1), ((u(_NUS % 3), _F_NOTIFY), (u(_NUS % 2), _F_WRITE | _F_WRITE_NR))),))
+        (u(nus % 1), ((u(nus % 3), _F_NOTIFY), (u(nus % 2), _F_WRITE | _F_WRITE_NR))),))
     ble.gatts_set_buffer(link.rx_h, _RXBUF, True)
     advertise(link)
 
@@ -41,7 +39,9 @@ def advertise(link):
     except ValueError:
         uid = b""
     name = cfg["name"].encode()[:29]
-    adv = b"\x02\x01\x06\x11\x07" + _NUS_LE + bytes((len(uid) + 3, 0xFF, 0xFF, 0xFF)) + uid
+    # flags, the service UUID (128 bits, little endian), manufacturer data 0xFFFF + device id
+    adv = (b"\x02\x01\x06\x11\x07\x9e\xca\xdc\x24\x0e\xe5\xa9\xe0\x93\xf3\xa3\xb5\x01\x00\x40\x6e" +
+           bytes((len(uid) + 3, 0xFF, 0xFF, 0xFF)) + uid)
     link.ble.gap_advertise(cfg["ble_adv_ms"] * 1000, adv,
                            resp_data=bytes((len(name) + 1, 0x09)) + name)
 
@@ -62,7 +62,7 @@ def connection(link):
     link.n = 0  # a partial frame from the previous host is not this one's
     link.cur = None
     link.sn = 0
-    link.full = False
+    link.full = 0
     if link.conn >= 0:
         ble = link.ble
         try:

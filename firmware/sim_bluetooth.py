@@ -115,7 +115,8 @@ class BLE:
 
     def gatts_register_services(self, d):
         s = self.s
-        _need(s)
+        if not s[_ON]:
+            raise OSError(_EINVAL)  # as the chip's "not active"
         out = []
         table = []
         for svc in d:
@@ -150,7 +151,8 @@ class BLE:
 
     def gatts_notify(self, c, h, d=None):
         s = self.s
-        _need(s)
+        if not s[_ON]:
+            raise OSError(_EINVAL)
         service()
         if c != s[_CONN] or c < 0:
             raise OSError(_ENOTCONN)
@@ -160,14 +162,14 @@ class BLE:
             v = s[_DB][h]
             d = memoryview(v[0])[:v[1]]
         s[_CREDITS] -= 1
-        _head(s, 78, h, len(d))  # "N"
-        s[_SOCK].write(d)
+        _send(s, 78, h, d)  # "N"
 
     # ---- GAP
 
     def gap_advertise(self, t, a=None, *, resp_data=None, connectable=True):
         s = self.s
-        _need(s)
+        if not s[_ON]:
+            raise OSError(_EINVAL)
         if a is not None:
             s[_ADV] = bytes(a)
         if resp_data is not None:
@@ -198,32 +200,19 @@ class BLE:
 # ---- the simulated radio
 
 
-def _need(s):
-    if not s[_ON]:
-        raise OSError(_EINVAL)  # as the chip's "not active"
-
-
-def _head(s, kind, conn, n):
-    if s[_SOCK] is None:
+def _send(s, kind, conn, payload):
+    k = s[_SOCK]
+    if k is None:
         return  # no radio attached: the air takes nothing
     h = s[_HDR]
+    n = len(payload)
     h[0] = kind
     h[1] = conn
     h[2] = n & 0xFF
     h[3] = n >> 8
-    s[_SOCK].write(h)
-
-
-def _send(s, kind, conn, payload):
-    _head(s, kind, conn, len(payload))
-    if payload and s[_SOCK] is not None:
-        s[_SOCK].write(payload)
-
-
-def _ready(p):
-    for _ in p.ipoll(0):  # ipoll allocates no result list
-        return True
-    return False
+    k.write(h)
+    if n:
+        k.write(payload)
 
 
 def service():
@@ -236,9 +225,17 @@ def service():
     one = s[_ONE]
     rb = s[_RBUF]
     sock = s[_SOCK]
-    while _ready(s[_POLL]):
+    while True:
+        for _ in s[_POLL].ipoll(0):  # ipoll allocates no result list
+            break
+        else:
+            return
         if not sock.readinto(one):
-            _gone(s)
+            # The radio (the host running the virtual board) went away: like a radio off.
+            s[_POLL] = select.poll()
+            s[_SOCK] = None
+            if s[_CONN] >= 0:
+                _irq(s, 2, s[_D3], s[_CONN])
             return
         n = s[_RN]
         rb[n] = one[0]
@@ -247,14 +244,6 @@ def service():
             n = 0
             _message(s)
         s[_RN] = n
-
-
-def _gone(s):
-    # The radio (the host running the virtual board) went away: like a radio off.
-    s[_POLL] = select.poll()
-    s[_SOCK] = None
-    if s[_CONN] >= 0:
-        _irq(s, 2, s[_D3], s[_CONN])
 
 
 def _irq(s, event, data, conn):

@@ -130,13 +130,6 @@ E_BUSY = 5
 E_STORAGE = 6
 E_BAD_VERSION = 7
 E_UNSUPPORTED = 8
-E_LOCKED = 9  # over BLE, before the owner's handshake: only HELLO_REQ and AUTH_* answer
-E_AUTH = 10  # handshake proof or request MAC wrong, or no owner key paired
-E_REPLAY = 11  # request MAC right but its seq not newer than the last accepted one
-E_RATE_LIMIT = 12  # too many failed handshakes: wait (the reason says how long)
-E_FORBIDDEN = 13  # not on this link (PAIR and UNPAIR over BLE)
-
-MAC_LEN = 16  # bytes of HMAC-SHA256 closing every request payload of a BLE session
 
 VAL_INT = 1
 VAL_STR = 2
@@ -556,6 +549,16 @@ for _t in SCHEMA:
     TYPE_BY_NAME[SCHEMA[_t][0]] = _t
 
 KIND_NAMES = ("twitch", "burst", "contraction", "artifact")
+
+# NACK codes of BLE access control (SPEC section 13). Host-only here: the firmware (blectl.py,
+# blehs.py) has them as constants of its own, so that the device's heap holds no names for them.
+E_LOCKED = 9  # over BLE, before the owner's handshake: only HELLO_REQ and AUTH_* answer
+E_AUTH = 10  # handshake proof or request MAC wrong, or no owner key paired
+E_REPLAY = 11  # request MAC right but its seq not newer than the last accepted one
+E_RATE_LIMIT = 12  # too many failed handshakes: wait (the reason says how long)
+E_FORBIDDEN = 13  # not on this link (PAIR and UNPAIR over BLE)
+
+MAC_LEN = 16  # bytes of HMAC-SHA256 closing every request payload of a BLE session
 
 ERROR_NAMES = {
     E_UNKNOWN_TYPE: "unknown message type", E_BAD_PAYLOAD: "malformed payload",

@@ -291,7 +291,8 @@ def test_firmware_hmac_matches_cpython():
     script = "import blemac\n" + "".join(
         "print(blemac.hmac(bytes.fromhex(%r), bytes.fromhex(%r)).hex())\n" % (k.hex(), m.hex())
         for k, m in cases)
-    out = run_micropython(script, path=[firmware_dir()]).check().stdout.split()
+    out = run_micropython(script, heapsize="256k",
+                          path=[firmware_dir(), protocol_dir()]).check().stdout.split()
     assert out == [hmac.new(k, m, hashlib.sha256).hexdigest() for k, m in cases]
 
 
