@@ -16,13 +16,15 @@ from mpvm import REPO, compile_mpy
 # The issue's budget. A 64-bit port needs about twice the heap of the ESP32's 32-bit one for the
 # same objects (pointers, dict slots, object headers), so 64k here is stricter than on the chip.
 # Steady state (gc.mem_alloc(), the scripts' own code and objects included, `make bench`):
-# virtual board 51,552 B, ESP32 path 52,192 B with the radio off, and 56,128 B with a BLE host
+# virtual board 53,408 B, ESP32 path 54,048 B with the radio off, and 58,016 B with a BLE host
 # connected, authenticated and streaming (the stand-in `bluetooth` module's own share, about
-# 7 KB, measured in the same process and set apart: on the chip it is C in flash). The resident
-# modules are native code on the virtual board, which MicroPython keeps outside its heap
-# (build.NATIVE_RESIDENT). The smallest heap that passes the boot peak and a CONFIG_SET at
-# steady state (cfgedit.py loaded into a heap fragmented by module loading) is 58k with the radio
-# off and 62k with BLE streaming: 2 KB to spare.
+# 6.6 KB, measured in the same process and set apart: on the chip it is C in flash). The
+# resident modules are native code on the virtual board, which MicroPython keeps outside its
+# heap (build.NATIVE_RESIDENT). The smallest heap that passes the boot peak, the owner's
+# handshake and a CONFIG_SET at steady state (cfgedit.py loaded into a heap fragmented by module
+# loading) is 60k with the radio off and 64k with BLE streaming: nothing to spare there. Names
+# count too: MicroPython's string pool doubles (7 KB at once on x64) past about 620 interned
+# names; the firmware with BLE and this script hold 610 (firmware/README.md).
 #
 # The scripts run in their temporary directory with short relative file names: the unix port's
 # heap use grows with the length of the host paths it is given (about 1 KB between a 6- and a
