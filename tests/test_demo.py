@@ -23,11 +23,12 @@ def test_demo_records_raw_and_the_host_reproduces_every_device_event(tmp_path):
 
     rec = load(DEMO_RECORDING)
     ev = detect.events_to_dicts(detect.detect(rec.samples[:, 0], rec.fs, flush=True), rec.fs)
-    if sm["dropped_samples"]:  # a stall of this machine lapped the board's ring: said, not hidden
-        assert any("dropped" in w for w in sm["warnings"])
+    lost = sm["dropped_samples"] + sm["raw"]["gap_samples"]
+    if lost:  # a stall of this machine lapped the board's ring or its pty: said, not hidden
+        assert sm["warnings"] or sm["link"]["lost_frames"]
     else:
         assert sm["events"] == {k: sum(e["kind"] == k for e in ev) for k in detect.KIND_NAMES}
-    assert sm["raw_check"]["compared"] == len(rec.samples) // 100 * 100  # whole SAMPLES frames
+        assert sm["raw_check"]["compared"] == len(rec.samples) // 100 * 100  # whole frames
     tc = sm["twitch_check"]
     assert tc["known"] == 24 and tc["found"] >= 20 and tc["other"] <= 3, tc
     assert "Twitches: found %d of the 24 known" % tc["found"] in text

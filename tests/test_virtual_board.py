@@ -230,7 +230,12 @@ def test_sim_command_prints_the_port_and_stops_on_ctrl_c(tmp_path):
         r = runner.invoke(main, ["sim"], env={"MYOTWITCH_DATA_DIR": str(tmp_path)})
         assert r.exit_code == 2 and "already runs on %s" % port in r.output
         proc.send_signal(signal.SIGINT)
-        out = proc.communicate(timeout=15)[0]
+        try:
+            out = proc.communicate(timeout=15)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("sim ignored SIGINT for 15 s (SIGINT handler of this process: %r); it "
+                        "printed:\n%s" % (signal.getsignal(signal.SIGINT), proc.communicate()[0]))
         assert proc.returncode == 0 and "stopping the virtual board" in out
     finally:
         if proc.poll() is None:
