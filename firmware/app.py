@@ -34,6 +34,10 @@ def unload():
     sys.modules.pop("appctl", None)
     sys.modules.pop("appreq", None)
     sys.modules.pop("buildinfo", None)
+    sys.modules.pop("blectl", None)
+    sys.modules.pop("blemac", None)
+    sys.modules.pop("blesetup", None)
+    sys.modules.pop("blehs", None)
 
 
 class App:
@@ -57,6 +61,12 @@ class App:
         self.new_log()
         ctl().begin(self)  # a time base: detectors set up, counters zeroed, HELLO, sampling
         unload()
+        if self.cfg["ble"] and getattr(hal, "radio", False):
+            gc.collect()  # BLE last: the boot's big blocks are placed, its modules dropped
+            import blelink
+
+            self.ble = blelink.BleLink(self)
+            unload()
 
     def new_log(self):
         self.boot_id = int.from_bytes(os.urandom(4), "little")
@@ -120,6 +130,11 @@ class App:
             self.stream_out()
         got = self.link.poll(self.handle_cb)
         if got:
+            self.usb_ms = time.ticks_ms()
+        ble = self.ble
+        if ble is not None and ble.poll(self.handle_cb):
+            got = True
+        if got:
             unload()
         if pos >= self.next_status:
             self.next_status += self.cfg["status_s"] * self.fs
@@ -138,7 +153,7 @@ class App:
         # Called from inside Detector.process: small ints only, preallocated frame, no allocation.
         seq = self.log.add_event(onset, duration, kind, channel, peak, area)
         mp.encode_event_into(self.event_frame, seq, onset, duration, kind, channel, peak, area)
-        self.hal.serial_write(self.event_frame)
+        self.out(self.event_frame)
         self.events += 1
         if self.cfg["led"]:
             self.hal.led(1)
@@ -151,15 +166,20 @@ class App:
             self.dropped += lost
             self.stream_pos += lost
         frame = self.samples_frame
-        link = self.link
+        link = self.stream_link
+        port = link.hal  # the serial port, or the BLE link itself
+        ble = link is self.ble
         while self.pos - self.stream_pos >= STREAM_BLOCK:
             sp = self.stream_pos
             start = sp & ring.mask
             for ch in range(self.channels):
                 if self.stream_mask & (1 << ch):
+                    if ble and not link.tx_ready():
+                        self.link_dropped += STREAM_BLOCK  # the link is behind: drop these
+                        continue
                     mp.encode_samples_into(frame, link._next_seq(), sp, ch, ring.bufs[ch], start,
                                            STREAM_BLOCK)
-                    self.hal.serial_write(frame)
+                    port.serial_write(frame)
             self.stream_pos = sp + STREAM_BLOCK
 
     def send_status(self):
@@ -175,13 +195,24 @@ class App:
             "log_fill": self.log.fill_permille(), "cpu_load": min(load, 1000),
             "noise": [min(self.detectors[ch].noise, 0xFFFF) for ch in range(self.channels)],
             # the mains comb each detector chose (0 none, 50, 60) or was set to
-            "mains_hz": [self.detectors[ch].mains for ch in range(self.channels)]}
+            "mains_hz": [self.detectors[ch].mains for ch in range(self.channels)],
+            "link_dropped": self.link_dropped}
         self.log.add(mp.STATUS, fields)
         self.link.send(mp.STATUS, fields)
+        ble = self.ble
+        if ble is not None and ble.session is not None:
+            ble.send(mp.STATUS, fields)
 
     def mark(self, source, index):
         fields = {"sample_index": index & 0xFFFFFFFF, "source": source}
-        self.hal.serial_write(mp.encode(mp.MARK, self.log.add(mp.MARK, fields), fields))
+        self.out(mp.encode(mp.MARK, self.log.add(mp.MARK, fields), fields))
+
+    def out(self, frame):
+        """A frame every host gets: the USB one, and the BLE one once it is the owner."""
+        self.hal.serial_write(frame)
+        ble = self.ble
+        if ble is not None and ble.session is not None:
+            ble.serial_write(frame)
 
     def finish(self):
         """The sample source has ended (virtual board run with --once): report and stop."""
@@ -223,6 +254,9 @@ class App:
             self.link.nack(msg.seq, mp.CONFIG_SET, e.code, e.reason)
             return
         self.link.ack(msg.seq, mp.CONFIG_SET)
+        if changed and (key == "name" or key.startswith("ble")):
+            ctl().radio(self)  # on, off, or advertise the new name or interval
+            unload()
         if changed & RESTART:
             # A new rate or channel count starts a new time base: new boot id, HELLO.
             self.restart_pending = True

@@ -5,6 +5,7 @@
 # small. Functions take the App as their first argument.
 
 import gc
+import sys
 
 import myoproto as mp
 from buildinfo import BUILD_HASH, FW_VERSION
@@ -19,8 +20,33 @@ RING_SIZE = 512  # per channel: 0.5 s at 1 kHz of slack for a slow pass (flash, 
 def boot(app):
     alloc_channels(app)  # first: the ring is the biggest block, while the heap is whole
     app.link = DeviceLink(app.hal)
+    # Attributes made at boot, while the heap is whole: a dict that grows later needs a bigger
+    # block in a fragmented heap.
+    app.ble = None  # the BLE link (blelink.py) while the radio is on
+    app.stream_link = None  # the link that started the raw stream
+    app.usb_ms = None  # ticks_ms of the last bytes from the USB host (it has control, SPEC 13)
     app.event_frame = bytearray(mp.EVENT_WIRE_LEN)
     app.samples_frame = memoryview(bytearray(mp.samples_wire_len(STREAM_BLOCK)))
+
+
+def radio(app):
+    """The BLE link on or off as CONFIG `ble` says (and the board has a radio); a new name or
+    advertising interval is advertised at once."""
+    on = app.cfg["ble"] and getattr(app.hal, "radio", False)
+    if on and app.ble is None:
+        gc.collect()
+        import blelink
+
+        app.ble = blelink.BleLink(app)
+    elif app.ble is not None:
+        import blesetup
+
+        if on:
+            blesetup.advertise(app.ble)
+        else:
+            blesetup.stop(app.ble)
+            app.ble = None
+            sys.modules.pop("blelink", None)
 
 
 def alloc_channels(app):
@@ -54,6 +80,7 @@ def begin(app):
     app.dropped = 0
     app.stream_mask = 0
     app.stream_pos = 0
+    app.link_dropped = 0  # raw samples not sent: the link could not take them
     app.next_status = cfg["status_s"] * app.fs
     app.led_off_at = -1
     app.busy_us = 0
@@ -72,7 +99,14 @@ def finish(app):
 
 
 def send_hello(app, ref):
-    app.link.send(mp.HELLO, {
+    ble = app.ble
+    if ref == mp.UNSOLICITED and ble is not None and ble.session is not None:
+        ble.send(mp.HELLO, hello(app, ref))
+    app.link.send(mp.HELLO, hello(app, ref))
+
+
+def hello(app, ref):
+    return {
         "ref": ref, "proto": mp.VERSION, "fw_version": FW_VERSION, "build_hash": BUILD_HASH,
         "board": app.hal.board, "channels": app.channels, "fs": app.fs,
-        "config_hash": app.cfg.hash(), "boot_id": app.boot_id, "device_id": app.cfg["device_id"]})
+        "config_hash": app.cfg.hash(), "boot_id": app.boot_id, "device_id": app.cfg["device_id"]}

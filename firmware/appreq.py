@@ -6,7 +6,8 @@
 import myoproto as mp
 
 REQUESTS = (mp.HELLO_REQ, mp.PING, mp.CONFIG_GET, mp.CONFIG_SET, mp.STREAM_START, mp.STREAM_STOP,
-            mp.LOG_READ, mp.LOG_ERASE, mp.TIME_SET, mp.MARK)
+            mp.LOG_READ, mp.LOG_ERASE, mp.TIME_SET, mp.MARK, mp.PAIR, mp.UNPAIR, mp.AUTH_START,
+            mp.AUTH_PROVE)
 
 
 def handle(app, msg):
@@ -35,6 +36,10 @@ def handle(app, msg):
             app.mark(mp.MARK_HOST, f["sample_index"])
         elif t in (mp.LOG_READ, mp.LOG_ERASE):
             log_request(app, msg)
+        elif t == mp.PAIR or t == mp.UNPAIR:
+            pair(app, msg)  # over USB only: the BLE link refuses both (blectl.py)
+        elif t == mp.AUTH_START or t == mp.AUTH_PROVE:
+            link.nack(msg.seq, t, mp.E_UNSUPPORTED, "the owner's handshake is for BLE; USB needs none")
         elif t in mp.SCHEMA and t not in REQUESTS:
             pass  # a device-to-host type sent to us: not a request, nothing to answer
         else:
@@ -77,7 +82,32 @@ def stream_start(app, ref, mask):
         d.reset()
     app.stream_pos = app.pos
     app.stream_mask = mask
+    app.stream_link = app.link  # SAMPLES go to the host that asked
     app.link.ack(ref, mp.STREAM_START)
     started = getattr(app.hal, "stream_started", None)  # the virtual board's, see hal_sim
     if started:
         started()
+
+
+def pair(app, msg):
+    """PAIR stores the owner key the host made (SPEC section 13), replacing any earlier one: a
+    lost or retired host is locked out by pairing the board with its new one. UNPAIR deletes it.
+    Either ends the BLE session in progress."""
+    import os
+
+    path = app.hal.flash_dir + "/owner.key"
+    if msg.type == mp.PAIR:
+        with open(path + ".tmp", "wb") as f:
+            f.write(msg.fields["key"])
+        os.rename(path + ".tmp", path)  # atomic on littlefs: the old key or the new, never half
+    else:
+        try:
+            os.remove(path)
+        except OSError:
+            pass  # no key: nothing to do
+    ble = app.ble
+    if ble is not None:
+        ble.session = None
+        ble.hs = None
+        ble.fails = 0
+    app.link.ack(msg.seq, msg.type)

@@ -15,10 +15,10 @@ from config import NAMES, RESTART, ConfigError
 
 RO = 4  # read-only: reported, never set by the host
 
-# (type, default, min, max, flags) of the first six keys of config.NAMES; the detector's keys
+# (type, default, min, max, flags) of the first eight keys of config.NAMES; the detector's keys
 # (int, no flags) come from dettable.PARAMS. For str, min/max bound the length.
 # What each key means is documented on the host (`myotwitch config keys` for the detector's,
-# README.md for these six), not here: every string costs the device's heap.
+# README.md for these eight), not here: every string costs the device's heap.
 BASE = (
     (str, "", 0, 32, RO),  # device_id: stable id of this device (hex)
     (str, "myotwitch", 0, 24, 0),  # name: a name for this device
@@ -26,6 +26,8 @@ BASE = (
     (int, 1, 1, 4, RESTART),  # channels: EMG channels sampled
     (int, 5, 1, 3600, 0),  # status_s: seconds between STATUS messages (in sample time)
     (bool, True, 0, 1, 0),  # led: blink the LED on each event
+    (bool, True, 0, 1, 0),  # ble: the radio on (boards that have one)
+    (int, 500, 20, 10240, 0),  # ble_adv_ms: advertising interval, ms (longer saves battery)
 )
 
 # The same codes as the protocol's NACK (myoproto.E_UNKNOWN_KEY, E_BAD_VALUE, E_STORAGE).

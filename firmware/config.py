@@ -11,7 +11,7 @@ CHANGED = 1  # Config.set: the value changed (and was saved)
 RESTART = 2  # ... and applying it restarts sampling
 
 # Every key, in the order of CONFIG_GET answers and of the config hash.
-NAMES = ("device_id", "name", "fs", "channels", "status_s", "led") + detector.KEYS
+NAMES = ("device_id", "name", "fs", "channels", "status_s", "led", "ble", "ble_adv_ms") + detector.KEYS
 
 
 class ConfigError(Exception):

@@ -23,6 +23,7 @@ MAX_CATCHUP = 256  # slots filled by one late callback at most; beyond that the 
 
 
 class Hal:
+    radio = True  # every supported chip (ESP32, -S3, -C3) has BLE: blelink.py drives it
     # Set by esp32board.setup with the button and the battery pin (bare annotations: no heap).
     btn_invert: int
     bat_ratio: int

@@ -17,10 +17,19 @@ FAST_BATCH = 128  # samples per pump when unpaced (speed 0)
 
 
 class Hal:
+    radio = False  # a BLE radio (the stand-in, sim_bluetooth.py) when started with ble=PORT
+    bt = None
+
     def __init__(self, samples, file_channels=1, speed_milli=1000, once=False, flash="flash.img",
                  board="virtual", max_channels=4, presses=(), flash_blocks=256, defaults=None,
-                 hold=False):
+                 hold=False, ble=0):
         self.board = board
+        if ble:
+            import sim_bluetooth  # the stand-in `bluetooth`, in front of the host's radio
+
+            sim_bluetooth.attach(ble)
+            self.bt = sim_bluetooth.service  # the radio's IRQs: the chip's stack raises them itself
+            self.radio = True
         # hold: play nothing until the host starts the raw stream (stream_started), so the
         # detectors restart at sample 0 and a run is the same every time (`myotwitch demo`).
         self.hold = hold
@@ -84,6 +93,8 @@ class Hal:
         return True
 
     def pump(self):
+        if self.bt is not None:
+            self.bt()
         ring = self.ring
         if ring is None or self.eof or self.hold:
             return
@@ -191,6 +202,8 @@ class Hal:
 
     def idle(self, ms):
         time.sleep_ms(ms)
+        if self.bt is not None:
+            self.bt()
 
     def reset(self):
         sys.exit(3)

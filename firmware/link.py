@@ -8,9 +8,9 @@ import myoproto as mp
 
 
 class DeviceLink:
-    def __init__(self, hal):
+    def __init__(self, hal, rx=64):
         self.hal = hal
-        self.rx = bytearray(64)
+        self.rx = bytearray(rx) if rx else None
         self.frame = bytearray(mp.MAX_WIRE)
         self.n = 0
         self.overrun = False
@@ -20,15 +20,19 @@ class DeviceLink:
         self.bad_frames = 0
 
     def poll(self, handle):
-        """Read what has arrived and call handle(msg) for each good request,
-        handle_bad(type, seq, code, reason) style NACKs are sent here directly."""
+        """Read what has arrived and call handle(msg) for each good request (malformed ones
+        are answered with NACK here). True if any bytes came in."""
         n = self.hal.serial_read(self.rx)
         if not n:
             return False
-        rx = self.rx
+        self.feed(self.rx, n, handle)
+        return True
+
+    def feed(self, data, n, handle):
+        """Reassemble frames from data[:n] (the BLE link feeds its writes here too)."""
         frame = self.frame
         for k in range(n):
-            b = rx[k]
+            b = data[k]
             if b:
                 if self.n < mp.MAX_WIRE - 1:
                     frame[self.n] = b
@@ -43,22 +47,27 @@ class DeviceLink:
                 self.bad_frames += 1
                 continue
             if m:
-                self._decode(frame[:m], handle)
-        return True
+                body = self._body(frame[:m])
+                if body is not None:
+                    self.deliver(body, handle)
 
-    def _decode(self, raw, handle):
+    def _body(self, raw):
+        """The frame's body if its COBS, length and CRC are right, else None (counted)."""
         try:
             body = mp.cobs_decode(raw)
         except mp.CodecError:
             self.bad_frames += 1
-            return
+            return None
         m = len(body)
         if m < mp.HEADER_LEN + mp.CRC_LEN or m > mp.MAX_BODY:
             self.bad_frames += 1
-            return
+            return None
         if mp.crc16(body, 0, m - 2) != body[m - 2] | (body[m - 1] << 8):
             self.crc_errors += 1
-            return
+            return None
+        return body
+
+    def deliver(self, body, handle):
         msg_type = body[1]
         seq = body[2] | (body[3] << 8) | (body[4] << 16) | (body[5] << 24)
         if body[0] != mp.VERSION:

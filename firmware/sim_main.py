@@ -7,7 +7,7 @@ import sys
 def parse(argv):
     opts = {"samples": None, "file_channels": 1, "speed_milli": 1000, "once": False,
             "flash": "flash.img", "board": "virtual", "max_channels": 4, "presses": (),
-            "flash_blocks": 256, "defaults": None, "hold": False}
+            "flash_blocks": 256, "defaults": None, "hold": False, "ble": 0}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -35,6 +35,8 @@ def parse(argv):
             opts["max_channels"] = int(v)
         elif a == "--presses":
             opts["presses"] = [int(x) for x in v.split(",") if x]
+        elif a == "--ble":
+            opts["ble"] = int(v)  # the simulated radio's TCP port on 127.0.0.1
         elif a == "--fs":
             opts["defaults"] = {"fs": int(v)}
         else:

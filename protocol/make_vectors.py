@@ -305,6 +305,30 @@ add_invalid("surrogate_utf8_str", body_frame(crc_body(1, P.CONFIG_GET, 5, b"\x03
 add_invalid("bad_value_tag", body_frame(crc_body(1, P.CONFIG_SET, 5, b"\x01k\x09\x00")), "unknown value tag")
 add_invalid("bad_bool_value", body_frame(crc_body(1, P.CONFIG_SET, 5, b"\x01k\x03\x02")), "bool value")
 
+# ---- BLE access control (SPEC section 13); appended, the vectors above are frozen
+K = bytes(range(32))
+add("auth_start", P.AUTH_START, 80, {"nonce": bytes.fromhex("00112233445566778899aabbccddeeff")})
+add("auth_challenge", P.AUTH_CHALLENGE, 81, {
+    "ref": 80, "nonce": bytes.fromhex("f0e0d0c0b0a090807060504030201000"),
+    "proof": bytes.fromhex("5a" * 16)})
+add("auth_prove", P.AUTH_PROVE, 82, {"proof": bytes.fromhex("a5" * 16)})
+add("pair", P.PAIR, 83, {"key": K})
+add("unpair", P.UNPAIR, 84, {})
+add("hello_locked", P.HELLO, 85, {
+    "ref": 80, "proto": 1, "fw_version": "", "build_hash": bytes(8), "board": "", "channels": 0,
+    "fs": 0, "config_hash": 0, "boot_id": 0, "device_id": "240ac4010203"})
+add("status_with_link_dropped", P.STATUS, 86, {
+    "uptime_s": 60, "sample_index": 60000, "battery_mv": 0, "dropped": 0, "log_fill": 3,
+    "cpu_load": 40, "noise": [9], "mains_hz": [50], "link_dropped": 300})
+add("nack_replay", P.NACK, 87, {"ref": 9, "ref_type": P.PING, "code": P.E_REPLAY,
+                                "reason": "seq 9 is not newer than 12"})
+# A request of a BLE session: its payload closed by 16 MAC bytes, which a decoder that does not
+# strip them (a serial host) reads as a newer sender's trailing bytes.
+add_raw("ping_with_session_mac", P.encode_frame(
+    P.PING, 88, bytes.fromhex("efbeadde") + bytes.fromhex("c3" * 16)), decode_only=True)
+add_invalid("auth_start_nonce_truncated", body_frame(crc_body(1, P.AUTH_START, 5, bytes(7))),
+            "truncated")
+
 
 def render():
     return "[\n" + ",\n".join(json.dumps(v, sort_keys=True, ensure_ascii=False) for v in vectors) + "\n]\n"

@@ -47,6 +47,12 @@ LOG_CHUNK = 0x41
 LOG_ERASE = 0x42
 TIME_SET = 0x50
 TIME = 0x51
+# Access control over BLE (SPEC sections 12-13): the owner's handshake, and pairing over USB.
+AUTH_START = 0x60
+AUTH_CHALLENGE = 0x61
+AUTH_PROVE = 0x62
+PAIR = 0x63
+UNPAIR = 0x64
 
 # Field codes: a struct code (little endian), or one of
 #   "str"  u8 length + UTF-8 bytes
@@ -72,7 +78,7 @@ SCHEMA = {
     CONFIG_SET: ("CONFIG_SET", "key:str value:val"),
     STATUS: ("STATUS",
         "uptime_s:I sample_index:I battery_mv:H dropped:I log_fill:H "
-        "cpu_load:H noise:H# | mains_hz:H#"),
+        "cpu_load:H noise:H# | mains_hz:H# | link_dropped:I"),
     EVENT: ("EVENT", "onset:I dkc:H peak:H area:H"),
     MARK: ("MARK", "sample_index:I source:B"),
     STREAM_START: ("STREAM_START", "channels:B"),
@@ -83,6 +89,11 @@ SCHEMA = {
     LOG_ERASE: ("LOG_ERASE", "up_to_seq:I"),
     TIME_SET: ("TIME_SET", "unix_ms:Q"),
     TIME: ("TIME", "ref:I boot_id:I sample_index:I fs:H unix_ms:Q | dropped:I"),
+    AUTH_START: ("AUTH_START", "nonce:16s"),
+    AUTH_CHALLENGE: ("AUTH_CHALLENGE", "ref:I nonce:16s proof:16s"),
+    AUTH_PROVE: ("AUTH_PROVE", "proof:16s"),
+    PAIR: ("PAIR", "key:32s"),
+    UNPAIR: ("UNPAIR", ""),
 }
 
 
@@ -539,11 +550,23 @@ for _t in SCHEMA:
 
 KIND_NAMES = ("twitch", "burst", "contraction", "artifact")
 
+# NACK codes of BLE access control (SPEC section 13). Host-only here: the firmware (blectl.py,
+# blehs.py) has them as constants of its own, so that the device's heap holds no names for them.
+E_LOCKED = 9  # over BLE, before the owner's handshake: only HELLO_REQ and AUTH_* answer
+E_AUTH = 10  # handshake proof or request MAC wrong, or no owner key paired
+E_REPLAY = 11  # request MAC right but its seq not newer than the last accepted one
+E_RATE_LIMIT = 12  # too many failed handshakes: wait (the reason says how long)
+E_FORBIDDEN = 13  # not on this link (PAIR and UNPAIR over BLE)
+
+MAC_LEN = 16  # bytes of HMAC-SHA256 closing every request payload of a BLE session
+
 ERROR_NAMES = {
     E_UNKNOWN_TYPE: "unknown message type", E_BAD_PAYLOAD: "malformed payload",
     E_UNKNOWN_KEY: "unknown config key", E_BAD_VALUE: "value out of range",
     E_BUSY: "busy", E_STORAGE: "storage error", E_BAD_VERSION: "unsupported protocol version",
-    E_UNSUPPORTED: "not supported",
+    E_UNSUPPORTED: "not supported", E_LOCKED: "locked: the owner's handshake comes first",
+    E_AUTH: "authentication failed", E_REPLAY: "replayed or reordered request",
+    E_RATE_LIMIT: "too many failed attempts", E_FORBIDDEN: "not allowed on this link",
 }
 
 

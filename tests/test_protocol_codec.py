@@ -58,6 +58,7 @@ config_value = st.one_of(st.integers(-2**31, 2**31 - 1), st.booleans(), utf8_str
 
 FIELD = {
     "B": u8, "H": u16, "I": u32, "Q": u64, "8s": st.binary(min_size=8, max_size=8),
+    "16s": st.binary(min_size=16, max_size=16), "32s": st.binary(min_size=32, max_size=32),
     "str": utf8_str, "val": config_value,
     "h#": st.lists(st.integers(-32768, 32767), max_size=P.SAMPLES_MAX),
     "H#": st.lists(u16, max_size=16),
@@ -90,8 +91,8 @@ def payload_len(t, fields):
         v = fields[name]
         if code in ("B", "H", "I", "Q"):
             n += {"B": 1, "H": 2, "I": 4, "Q": 8}[code]
-        elif code == "8s":
-            n += 8
+        elif code.endswith("s"):  # fixed-size bytes: 8s, 16s, 32s
+            n += int(code[:-1])
         elif code == "str":
             n += 1 + len(v.encode())
         elif code == "val":

@@ -374,10 +374,19 @@ class Link:
             err = LinkLost("lost the connection to %s while sending (%s): %s" % (self.port, e, CABLE_HINT))
             raise err from e
 
+    def encode(self, msg_type: int, seq: int, fields: dict | None) -> bytes:
+        """The wire frame of a request. A port with a `seal` (the BLE link once the owner's
+        handshake is done, SPEC section 13) closes every payload with its MAC."""
+        seal = getattr(self.serial, "seal", None)
+        if seal is None:
+            return mp.encode(msg_type, seq, fields or {})
+        payload = mp.encode_payload(msg_type, fields or {})
+        return mp.encode_frame(msg_type, seq, payload + seal(msg_type, seq, payload))
+
     def send(self, msg_type: int, fields: dict | None = None) -> int:
         """Send one message; return the seq it carries."""
         seq = self._next_seq()
-        self._write(mp.encode(msg_type, seq, fields or {}))
+        self._write(self.encode(msg_type, seq, fields))
         return seq
 
     def request(self, msg_type: int, fields: dict | None = None, timeout: float = DEFAULT_TIMEOUT,
@@ -403,7 +412,7 @@ class Link:
     def _request_once(self, msg_type, fields, timeout):
         frame_fields = fields or {}
         seq = self._next_seq()
-        frame = mp.encode(msg_type, seq, frame_fields)
+        frame = self.encode(msg_type, seq, frame_fields)
         p = _Pending(msg_type)
         with self._lock:
             self._pending[seq] = p
@@ -441,7 +450,7 @@ class Link:
         with self._lock:
             self._pending[seq] = stream
         try:
-            self._write(mp.encode(msg_type, seq, fields or {}))
+            self._write(self.encode(msg_type, seq, fields))
         except BaseException:
             stream.close()
             raise

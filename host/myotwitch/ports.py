@@ -3,7 +3,8 @@
 `resolve_port(None)` looks for the USB-serial bridges ESP32 dev boards carry
 (by USB vendor:product id) and returns the one it finds; `resolve_port(path)`
 returns the path unchanged. The special name ``sim`` (the virtual board) is not
-a port: `open_device` (below) starts a SimBoard for it.
+a port: `open_device` (below) starts a SimBoard for it; ``ble:NAME`` (``ble:auto``,
+``ble:ADDRESS``) is a board over Bluetooth LE (myotwitch.ble).
 """
 
 from __future__ import annotations
@@ -157,7 +158,12 @@ class open_device:
         if path == SIM:
             path = self._virtual_board()
         try:
-            self.device = Device.open(path)
+            if path.startswith("ble:"):
+                from myotwitch.ble import open_ble
+
+                self.device = open_ble(path)  # the owner's handshake included (SPEC 13)
+            else:
+                self.device = Device.open(path)
             self._sync_clock()
         except BaseException:
             if self.device is not None:

@@ -120,7 +120,7 @@ class SimBoard:
     def __init__(self, recording=None, speed: float = 1.0, once: bool = False, flash=None,
                  board: str = "virtual", fs: int | None = None, presses=(), heapsize: str = HEAPSIZE,
                  flash_blocks: int = 256, max_channels: int | None = None, firmware_dir=None,
-                 hold: bool = False):
+                 hold: bool = False, ble=None):
         self.recording = recordings.load(recording, fs=fs)
         if not (isinstance(speed, (int, float)) and 0 <= speed <= 1000):  # nan and inf too
             raise SimError("--speed must be 0..1000 (0: as fast as the firmware runs), not %s"
@@ -128,6 +128,10 @@ class SimBoard:
         self.speed = speed
         self.once = once
         self.hold = hold  # play nothing until the host starts the raw stream (same run each time)
+        # ble: True or a blesim.AirModel: the board gets a radio (the stand-in `bluetooth`) in
+        # front of a simulated air run here (`self.radio`, myotwitch.blesim)
+        self.ble = ble
+        self.radio = None
         self.board = board
         self.presses = list(presses)
         self.heapsize = heapsize
@@ -162,6 +166,10 @@ class SimBoard:
         else:
             self.build = cached_sim_build()
         self.samples_file = recordings.write_i16(self.recording, self.workdir / "samples.i16")
+        if self.ble and self.radio is None:
+            from myotwitch.blesim import AirModel, Radio
+
+            self.radio = Radio(self.ble if isinstance(self.ble, AirModel) else None).start()
         self.master, self.slave = os.openpty()
         # Raw on the slave: the bytes are frames, not lines of text (no echo, no CR/LF mapping).
         tty.setraw(self.slave)
@@ -182,6 +190,8 @@ class SimBoard:
             argv.append("--once")
         if self.hold:
             argv.append("--hold")
+        if self.radio is not None:
+            argv += ["--ble", str(self.radio.port)]
         if self.presses:
             argv += ["--presses", ",".join(str(int(p)) for p in self.presses)]
         return argv
@@ -248,6 +258,9 @@ class SimBoard:
         try:
             self._kill(signal.SIGTERM, wait=3.0)
         finally:
+            if self.radio is not None:
+                self.radio.stop()
+                self.radio = None
             for fd in (self.master, self.slave):
                 if fd is not None:
                     try:

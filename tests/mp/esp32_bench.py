@@ -12,6 +12,9 @@ import time
 import micropython
 
 import fake_machine  # installs itself as `machine`
+import sim_bluetooth  # the chip has a radio: the stand-in `bluetooth`, attached to no air
+
+sim_bluetooth.attach(None)
 from fake_machine import ADC
 
 if len(sys.argv) > 3:

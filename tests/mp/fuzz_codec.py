@@ -161,8 +161,8 @@ def rfield(code):
         return random.getrandbits(16) << 16 | random.getrandbits(16)
     if code == "Q":
         return (random.getrandbits(32) << 32) | random.getrandbits(32)
-    if code == "8s":
-        return rbytes(8)
+    if code[-1] == "s":  # fixed-size bytes: 8s, 16s, 32s
+        return rbytes(int(code[:-1]))
     if code == "str":
         return rstr(12)
     if code == "val":

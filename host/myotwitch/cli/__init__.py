@@ -8,7 +8,7 @@ one that imports the command modules.
 import click
 
 from myotwitch import __version__
-from myotwitch.cli import boards, detect, device, flash, insight, log, sessions, virtual
+from myotwitch.cli import boards, detect, device, flash, insight, log, sessions, virtual, wireless
 from myotwitch.cli.common import DB_HELP, PORT_HELP, complete_port, complete_recording
 
 
@@ -39,6 +39,6 @@ def main(ctx, port, db, sim_speed, sim_recording):
     ctx.obj.update(port=port, db=db, sim_speed=sim_speed, sim_recording=sim_recording)
 
 
-for _module in (device, sessions, log, detect, virtual, boards, flash, insight):
+for _module in (device, sessions, log, detect, virtual, boards, flash, insight, wireless):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -61,6 +61,7 @@ def _exit_code_of(e: BaseException) -> int | None:
     for mod, name in (("myotwitch.recordings", "RecordingError"), ("myotwitch.readers", "ReaderError"),
                       ("myotwitch.detparams", "ParamError"), ("myotwitch.boards", "BoardError"),
                       ("myotwitch.verify", "VerifyError"), ("myotwitch.sim", "SimError"),
+                      ("myotwitch.ownerkeys", "OwnerKeyError"),
                       ("myotwitch.replay", "SourceError"), ("myotwitch.pull", "EraseRefused"),
                       ("myotwitch.detect", "DetectError")):
         cls = getattr(sys.modules.get(mod), name, None)
@@ -118,7 +119,9 @@ def sim_options() -> dict:
 
 
 PORT_HELP = ("Serial port of the board (default: auto-detect an ESP32 USB-serial adapter; 'sim': "
-             "the virtual board, see `myotwitch sim --help`). Env: MYOTWITCH_PORT.")
+             "the virtual board, see `myotwitch sim --help`; 'ble:auto', 'ble:NAME' or "
+             "'ble:ADDRESS': over Bluetooth LE, paired boards only, see `myotwitch pair`). "
+             "Env: MYOTWITCH_PORT.")
 DB_HELP = ("SQLite store (default: $MYOTWITCH_DB, else myotwitch.db in the data directory "
            "$MYOTWITCH_DATA_DIR or $XDG_DATA_HOME/myotwitch).")
 
@@ -257,7 +260,8 @@ def print_table(t) -> None:
 def complete_port(ctx, param, incomplete):
     from click.shell_completion import CompletionItem
 
-    out = [CompletionItem("sim", help="the virtual board")]
+    out = [CompletionItem("sim", help="the virtual board"),
+           CompletionItem("ble:auto", help="the paired board in Bluetooth range")]
     try:
         from myotwitch.ports import list_candidates
 

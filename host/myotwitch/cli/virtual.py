@@ -21,7 +21,16 @@ from myotwitch.cli.common import (
                    "virtual board, virtual-board/flash.img in the data directory, which every "
                    "`--port sim` command uses too.")
 @click.option("--once", is_flag=True, help="Stop at the end of the recording instead of looping.")
-def sim(recording, speed, board, fs, flash, once):
+@click.option("--ble", is_flag=True,
+              help="Give the board a radio: a SIMULATED Bluetooth LE link (no adapter needed) "
+                   "that enforces a real one's MTU, notification size, buffers and connection "
+                   "events; reach it with MYOTWITCH_BLE=sim and --port ble:auto.")
+@click.option("--ble-interval", type=click.FloatRange(7.5, 4000), default=None, metavar="MS",
+              help="With --ble: the simulated connection interval (default 15 ms).")
+@click.option("--ble-mtu", type=click.IntRange(23, 247), default=None, metavar="N",
+              help="With --ble: the MTU the simulated host asks for (default 247; 23 keeps the "
+                   "default).")
+def sim(recording, speed, board, fs, flash, once, ble, ble_interval, ble_mtu):
     """Start a virtual board: the real firmware in the MicroPython unix port, fed by
     RECORDING (default: the bundled demo recording), on a pty, until Ctrl-C.
 
@@ -45,10 +54,21 @@ def sim(recording, speed, board, fs, flash, once):
         flash = default_flash_image()
     try:
         with errors():
-            board_ = SimBoard(recording, speed=speed, board=board, fs=fs, flash=flash, once=once)
+            air = None
+            if ble:
+                from myotwitch.blesim import AirModel
+
+                air = AirModel()
+                if ble_interval:
+                    air.interval_ms = ble_interval
+                if ble_mtu:
+                    air.central_mtu = ble_mtu
+            board_ = SimBoard(recording, speed=speed, board=board, fs=fs, flash=flash, once=once,
+                              ble=air)
             board_.start()
         if claim is not None:
-            claim.publish(port=board_.port, recording=board_.recording.name, speed=speed)
+            claim.publish(port=board_.port, recording=board_.recording.name, speed=speed,
+                          ble_radio=board_.radio.port if board_.radio else None)
         rec = board_.recording
         click.echo("virtual board running: %s, %d Hz, %d channel(s), %.1f s, speed %gx%s"
                    % (rec.name, rec.fs, rec.channels, rec.duration_s, speed,
@@ -60,6 +80,15 @@ def sim(recording, speed, board, fs, flash, once):
         click.echo("serial port: %s" % board_.port)
         click.echo("try:  myotwitch --port %s monitor      (Ctrl-C here stops the board)"
                    % ("sim" if claim is not None else board_.port))
+        if board_.radio is not None:
+            m = board_.radio.model
+            click.echo("BLE (simulated radio on 127.0.0.1:%d, %g ms connection interval, host MTU "
+                       "%d): pair over the serial port first, then" % (
+                           board_.radio.port, m.interval_ms, m.central_mtu))
+            click.echo("      myotwitch --port sim pair" if claim is not None else
+                       "      myotwitch --port %s pair" % board_.port)
+            click.echo("      MYOTWITCH_BLE=sim%s myotwitch --port ble:auto monitor" % (
+                "" if claim is not None else " MYOTWITCH_BLE_RADIO=%d" % board_.radio.port))
         signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
             while board_.alive:
