@@ -13,7 +13,6 @@ import time
 from micropython import const
 
 import myoproto as mp
-from blemac import hmac, same
 
 _FREE = const(3)  # failed handshakes allowed before the waiting starts
 _E_AUTH = const(10)  # NACK codes (myoproto keeps their names on the host only)
@@ -50,6 +49,8 @@ def answer(link, body):
     if key is None:
         link.nack(seq, t, _E_AUTH, "no owner: pair over USB first (myotwitch pair)")
         return
+    from blemac import hmac, same  # after the key file is read: the peak of this pass is lower
+
     did = app.cfg["device_id"].encode()
     if t == mp.AUTH_START:
         if link.hs is not None:
@@ -82,7 +83,7 @@ def failed(link):
 def owner_key(app):
     try:
         with open(app.hal.flash_dir + "/owner.key", "rb") as f:
-            key = f.read()
+            key = f.read(33)  # (read() would take a 256-byte buffer first)
     except OSError:
         return None
     return key if len(key) == 32 else None

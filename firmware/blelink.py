@@ -58,9 +58,10 @@ class BleLink(DeviceLink):
         self.until = 0  # ticks_ms before which a handshake is refused (after 3 failures)
         self.end()  # session (the key once the owner's handshake succeeded), hs, last, bad
         self.ble = bluetooth.BLE()
-        self.slots = bytearray(_SLOTS * _SLOT)
-        mv = memoryview(self.slots)
-        self.sv = tuple(mv[i * _SLOT:(i + 1) * _SLOT] for i in range(_SLOTS))
+        self.tx_h = self.rx_h = 0  # GATT handles (blesetup), here so that the dict never grows
+        # (29 attributes at most: the instance dict's next size is 37 slots, 128 B more on x64)
+        mv = memoryview(bytearray(_SLOTS * _SLOT))
+        self.sv = tuple(mv[i * _SLOT:(i + 1) * _SLOT] for i in range(_SLOTS))  # writable views
         self.sh = 0  # first waiting slot
         self.sn = 0  # slots waiting
         load("blesetup").setup(self)
@@ -98,6 +99,7 @@ class BleLink(DeviceLink):
         self.ev = 0
         if ev & _CHANGED:
             load("blesetup").connection(self)
+            unload()  # before the handshake's modules load, in the same pass maybe
         self.pump()
         if not ev & _WROTE:
             return False
@@ -170,13 +172,12 @@ class BleLink(DeviceLink):
             if self.sn >= _SLOTS:
                 self.lost += 1  # in the log: the host reads it back when it sees the seq missing
                 return
-            s = self.slots
-            o = ((self.sh + self.sn) % _SLOTS) * _SLOT
+            s = self.sv[(self.sh + self.sn) % _SLOTS]
             pad = _SLOT - n
             for k in range(pad):
-                s[o + k] = 0  # idle delimiters: the host skips them
+                s[k] = 0  # idle delimiters: the host skips them
             for k in range(n):
-                s[o + pad + k] = data[k]
+                s[pad + k] = data[k]
             self.sn += 1
             return
         if not self.pump():

@@ -1,7 +1,7 @@
-# The rarely-run part of CONFIG (config.py): the key table with ranges and defaults, validation,
-# loading at boot and saving. Imported at boot and for CONFIG_SET, dropped from sys.modules
-# afterwards: resident, the table and its checks cost about 3 KB of a 64 KB heap for code that
-# runs a handful of times per session.
+# The rarely-run part of CONFIG (config.py): the key table with ranges and defaults, validation
+# and saving (loading at boot is cfgload.py). Imported at boot and for CONFIG_SET, dropped from
+# sys.modules afterwards: resident, the table and its checks cost about 3 KB of a 64 KB heap for
+# code that runs a handful of times per session.
 #
 # The file is replaced atomically (write a temporary file, then rename over the old one):
 # littlefs renames are atomic, so a power cut leaves either the old or the new config, never half.
@@ -10,7 +10,6 @@
 import json
 import os
 
-import dettable
 from config import NAMES, RESTART, ConfigError
 
 RO = 4  # read-only: reported, never set by the host
@@ -41,6 +40,10 @@ def spec(key):
     for i in range(len(BASE)):
         if NAMES[i] == key:
             return BASE[i]
+    # The detector's table (1.4 KB on x64) only for its keys: a CONFIG_SET of the name, the
+    # radio or the STATUS interval on a running board loads less.
+    import dettable
+
     for p in dettable.PARAMS:
         if p[0] == key:
             return int, p[1], p[2], p[3], 0
@@ -74,42 +77,6 @@ def check(key, value, max_channels=4):
     if not lo <= value <= hi:
         raise ConfigError(E_BAD_VALUE, "%s must be %d..%d, got %d" % (key, lo, hi, value))
     return value
-
-
-def load(cfg, defaults):
-    """Fill cfg.values: the table's defaults, the board's, then what is stored on flash."""
-    values = cfg.values
-    for k in NAMES:
-        values[k] = spec(k)[1]
-    if defaults:
-        for k in defaults:
-            s = spec(k)
-            if s is not None and s[4] & RO == 0:
-                values[k] = check(k, defaults[k], cfg.max_channels)
-    try:
-        with open(cfg.path) as f:
-            stored = json.load(f)
-    except OSError:
-        return  # first boot
-    except ValueError:
-        cfg.problem = "config.json unreadable; kept as config.bad, defaults used"
-        try:
-            os.rename(cfg.path, cfg.path[:-5] + ".bad")
-        except OSError:
-            pass
-        return
-    for k in stored:
-        s = spec(k)
-        if s is None:
-            continue  # a key from another firmware version: ignored, not fatal
-        try:
-            if s[4] & RO:
-                if type(stored[k]) is str:
-                    values[k] = stored[k]
-            else:
-                values[k] = check(k, stored[k], cfg.max_channels)
-        except ConfigError as e:
-            cfg.problem = e.reason
 
 
 def save(cfg):

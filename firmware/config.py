@@ -32,6 +32,7 @@ def _edit():
 
 def _done():
     # Nothing else keeps them: their code is freed at the next GC.
+    sys.modules.pop("cfgload", None)
     sys.modules.pop("cfgedit", None)
     sys.modules.pop("dettable", None)
 
@@ -44,7 +45,10 @@ class Config:
         self.max_channels = max_channels
         self.values = {}
         try:
-            _edit().load(self, defaults)
+            _edit()
+            import cfgload  # boot only: apart, so that CONFIG_SET loads less
+
+            cfgload.load(self, defaults)
         finally:
             _done()
 

@@ -8,9 +8,12 @@ import myoproto as mp
 
 
 class DeviceLink:
+    rx = None  # the read buffer (the serial link's); a class default keeps BleLink's dict small
+
     def __init__(self, hal, rx=64):
         self.hal = hal
-        self.rx = bytearray(rx) if rx else None
+        if rx:
+            self.rx = bytearray(rx)
         self.frame = bytearray(mp.MAX_WIRE)
         self.n = 0
         self.overrun = False

@@ -376,13 +376,15 @@ def encode_payload(msg_type, fields):
         fields = dict(fields)
         fields["dkc"] = dkc
     out = bytearray()
-    items = layout(msg_type)
+    # "name:code" strings, each split only when its turn comes: layout()'s list of pairs for a
+    # HELLO would hold about 1 KB of a device's heap at once.
+    items = entry[1].split()
     for k in range(len(items)):
-        if items[k] is None:
-            if items[k + 1][0] not in fields:
+        if items[k] == "|":
+            if items[k + 1].split(":")[0] not in fields:
                 break  # an older sender's payload: the optional fields are left out
             continue
-        name, code = items[k]
+        name, code = items[k].split(":")
         try:
             v = fields[name]
         except KeyError:
@@ -456,12 +458,12 @@ def _decode_fields(msg_type, payload):
     n = len(payload)
     name = entry[0]
     try:
-        for item in layout(msg_type):
-            if item is None:
+        for item in entry[1].split():  # split as encode_payload does
+            if item == "|":
                 if i >= n:
                     break  # an older sender's payload: the optional fields are absent
                 continue
-            fname, code = item
+            fname, code = item.split(":")
             if code == "str":
                 ln = payload[i]
                 if i + 1 + ln > n:
