@@ -232,6 +232,12 @@ class App:
                 unload()  # the HELLO is appctl's (boot sends one): one module on the heap
                 ctl().send_hello(self, msg.seq)
                 return
+            if msg.type == mp.LOG_READ or msg.type == mp.LOG_ERASE:
+                # Straight to the log, whose own code (logxfer.py, logmaint.py) loads for it:
+                # appreq.py beside that would take 2.4 KB (x64) more at once.
+                unload()
+                self.log.handle_request(self.link, msg)
+                return
             if "appreq" not in sys.modules:
                 gc.collect()  # as in ctl()
             import appreq
@@ -242,6 +248,8 @@ class App:
             # may retry) rather than stop the sampler.
             unload()
             self.link.nack(msg.seq, msg.type, mp.E_BUSY, "out of memory, retry")
+        except OSError as e:
+            self.link.nack(msg.seq, msg.type, mp.E_STORAGE, "storage error: %s" % e)
 
     def config_set(self, msg):
         # Resident, unlike the other answers: Config.set loads cfgedit.py, and appreq.py loaded

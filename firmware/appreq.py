@@ -1,7 +1,7 @@
-# The app's answers to host requests (PING, CONFIG_GET, STREAM, TIME, MARK, LOG; HELLO_REQ and
-# CONFIG_SET: App.handle). Requests are rare next to samples, so this code is not resident:
-# App.handle imports it and App.step drops it from sys.modules at the end of the pass (about
-# 2 KB of a 64 KB heap). Functions take the App as their first argument.
+# The app's answers to host requests (PING, CONFIG_GET, STREAM, TIME, MARK, PAIR; HELLO_REQ,
+# CONFIG_SET and the LOG requests: App.handle). Requests are rare next to samples, so this code
+# is not resident: App.handle imports it and App.step drops it from sys.modules at the end of
+# the pass (about 2 KB of a 64 KB heap). Functions take the App as their first argument.
 
 import myoproto as mp
 
@@ -11,49 +11,37 @@ REQUESTS = (mp.HELLO_REQ, mp.PING, mp.CONFIG_GET, mp.CONFIG_SET, mp.STREAM_START
 
 
 def handle(app, msg):
+    # (an OSError is answered by App.handle: NACK E_STORAGE)
     t = msg.type
     f = msg.fields
     link = app.link
-    try:
-        if t == mp.PING:
-            link.send(mp.PONG, {"ref": msg.seq, "nonce": f["nonce"]})
-        elif t == mp.CONFIG_GET:
-            config_get(app, msg.seq, f["key"])
-        elif t == mp.STREAM_START:
-            stream_start(app, msg.seq, f["channels"])
-        elif t == mp.STREAM_STOP:
-            app.stream_mask = 0
-            link.ack(msg.seq, t)
-        elif t == mp.TIME_SET:
-            fields = {"ref": msg.seq, "boot_id": app.boot_id,
-                      "sample_index": app.ring.write_index & 0xFFFFFFFF, "fs": app.fs,
-                      "unix_ms": f["unix_ms"],
-                      "dropped": app.dropped + getattr(app.hal, "dropped", 0)}
-            app.log.add(mp.TIME, fields)
-            link.send(mp.TIME, fields)
-        elif t == mp.MARK:
-            link.ack(msg.seq, t)
-            app.mark(mp.MARK_HOST, f["sample_index"])
-        elif t in (mp.LOG_READ, mp.LOG_ERASE):
-            log_request(app, msg)
-        elif t == mp.PAIR or t == mp.UNPAIR:
-            pair(app, msg)  # over USB only: the BLE link refuses both (blectl.py)
-        elif t == mp.AUTH_START or t == mp.AUTH_PROVE:
-            link.nack(msg.seq, t, mp.E_UNSUPPORTED, "the owner's handshake is for BLE; USB needs none")
-        elif t in mp.SCHEMA and t not in REQUESTS:
-            pass  # a device-to-host type sent to us: not a request, nothing to answer
-        else:
-            link.nack(msg.seq, t, mp.E_UNKNOWN_TYPE, "unknown message type 0x%02x" % t)
-    except OSError as e:
-        link.nack(msg.seq, t, mp.E_STORAGE, "storage error: %s" % e)
-
-
-def log_request(app, msg):
-    handler = getattr(app.log, "handle_request", None)
-    if handler is None:
-        app.link.nack(msg.seq, msg.type, mp.E_UNSUPPORTED, "this firmware keeps no event log")
+    if t == mp.PING:
+        link.send(mp.PONG, {"ref": msg.seq, "nonce": f["nonce"]})
+    elif t == mp.CONFIG_GET:
+        config_get(app, msg.seq, f["key"])
+    elif t == mp.STREAM_START:
+        stream_start(app, msg.seq, f["channels"])
+    elif t == mp.STREAM_STOP:
+        app.stream_mask = 0
+        link.ack(msg.seq, t)
+    elif t == mp.TIME_SET:
+        fields = {"ref": msg.seq, "boot_id": app.boot_id,
+                  "sample_index": app.ring.write_index & 0xFFFFFFFF, "fs": app.fs,
+                  "unix_ms": f["unix_ms"],
+                  "dropped": app.dropped + getattr(app.hal, "dropped", 0)}
+        app.log.add(mp.TIME, fields)
+        link.send(mp.TIME, fields)
+    elif t == mp.MARK:
+        link.ack(msg.seq, t)
+        app.mark(mp.MARK_HOST, f["sample_index"])
+    elif t == mp.PAIR or t == mp.UNPAIR:
+        pair(app, msg)  # over USB only: the BLE link refuses both (blectl.py)
+    elif t == mp.AUTH_START or t == mp.AUTH_PROVE:
+        link.nack(msg.seq, t, mp.E_UNSUPPORTED, "the owner's handshake is for BLE; USB needs none")
+    elif t in mp.SCHEMA and t not in REQUESTS:
+        pass  # a device-to-host type sent to us: not a request, nothing to answer
     else:
-        handler(app.link, msg)
+        link.nack(msg.seq, t, mp.E_UNKNOWN_TYPE, "unknown message type 0x%02x" % t)
 
 
 def config_get(app, ref, key):

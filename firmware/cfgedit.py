@@ -9,6 +9,7 @@
 
 import json
 import os
+import sys
 
 from config import NAMES, RESTART, ConfigError
 
@@ -91,6 +92,9 @@ def save(cfg):
 
 def assign(cfg, key, value):
     value = check(key, value, cfg.max_channels)
+    restart = spec(key)[4] & RESTART
+    # Checked: the detector's table is freed (next GC) for the file the save opens.
+    sys.modules.pop("dettable", None)
     values = cfg.values
     old = values[key]
     if old == value:
@@ -101,4 +105,4 @@ def assign(cfg, key, value):
     except ConfigError:
         values[key] = old
         raise
-    return 1 | spec(key)[4] & RESTART
+    return 1 | restart

@@ -398,7 +398,10 @@ def encode_payload(msg_type, fields):
                 _encode_array(out, code, v)
             else:
                 out.extend(struct.pack("<" + code, v))
-        except (struct.error, OverflowError, TypeError, AttributeError, ValueError) as e:
+        # (MicroPython's struct has no `error`: naming it would turn any exception here, a
+        # MemoryError too, into an AttributeError; its errors are ValueError and OverflowError)
+        except (getattr(struct, "error", ValueError), OverflowError, TypeError, AttributeError,
+                ValueError) as e:
             raise CodecError("%s.%s: %s" % (entry[0], name, e))
     return bytes(out)
 

@@ -38,6 +38,11 @@ NATIVE_SIM = ("sim_bluetooth.py",)
 # bytecode everywhere (they are loaded and dropped again; native code is never freed).
 NATIVE_RESIDENT = ("app.py", "config.py", "detector.py", "eventlog.py", "link.py", "ring.py",
                    "myoproto.py", "blelink.py", "hal_sim.py", "hal_esp32.py")
+# mpy-cross names each module's source `<module>` rather than `<module>.py` in its .mpy (what a
+# traceback shows): the device interns every such name for good, and the module's own name is
+# interned already by the import, so this saves one name per module (about 20 loaded; the heap's
+# string pool grows by doubling, 7 KB at once on x64 past about 620 names: firmware/README.md).
+SOURCE_NAME_SUFFIX = ""
 # The line in protocol/myoproto.py after which comes what only a host uses (StreamDecoder, log
 # record codec, name tables): the firmware is built without it, to keep it off the device's heap.
 HOST_PART = "# ---- host only\n"
@@ -114,7 +119,7 @@ def build_firmware(out_dir, march: str | None = None, target: str = "device",
             shutil.copyfile(p, dst)
         else:
             dst = out_dir / (p.stem + ".mpy")
-            cmd = [mpy_cross_binary(), "-s", p.name, "-o", str(dst), str(p)]
+            cmd = [mpy_cross_binary(), "-s", p.stem + SOURCE_NAME_SUFFIX, "-o", str(dst), str(p)]
             if march:
                 cmd.insert(1, "-march=" + march)
                 if target == "sim" and p.name in NATIVE_SIM + NATIVE_RESIDENT:
@@ -146,7 +151,8 @@ def cached_sim_build() -> Build:
     sources = source_files("sim")
     digest = build_hash(sources)
     # The directory name also covers how files are built, so a changed recipe is rebuilt.
-    recipe = hashlib.sha256(repr((KEEP_SOURCE, SIM_ONLY, host_march(), HOST_PART, NATIVE_SIM, NATIVE_RESIDENT)).encode()
+    recipe = hashlib.sha256(repr((KEEP_SOURCE, SIM_ONLY, host_march(), HOST_PART, NATIVE_SIM,
+                                  NATIVE_RESIDENT, SOURCE_NAME_SUFFIX)).encode()
                             ).hexdigest()[:4]
     out = cache_dir() / "build" / ("sim-%s-%s" % (digest.hex(), recipe))
     done = out / ".complete"
