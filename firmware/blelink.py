@@ -115,11 +115,18 @@ class BleLink(DeviceLink):
 
     def deliver(self, body, handle):
         t = body[1]
-        if body[0] == mp.VERSION and (t == mp.AUTH_START or t == mp.AUTH_PROVE or
-                                      (t == mp.HELLO_REQ and self.session is None)):
-            msg = load("blehs").answer(self, body)  # the owner's handshake (SPEC section 13)
-        else:
-            msg = load("blectl").check(self, body)  # the gate: MAC and seq
+        try:
+            if body[0] == mp.VERSION and (t == mp.AUTH_START or t == mp.AUTH_PROVE or
+                                          (t == mp.HELLO_REQ and self.session is None)):
+                msg = load("blehs").answer(self, body)  # the owner's handshake (SPEC section 13)
+            else:
+                msg = load("blectl").check(self, body)  # the gate: MAC and seq
+        except MemoryError:
+            # As App.handle does: the code may not fit a fragmented heap; refuse, keep sampling.
+            unload()
+            self.nack(body[2] | body[3] << 8 | body[4] << 16 | body[5] << 24, t, mp.E_BUSY,
+                      "out of memory, retry")
+            return
         unload()
         if msg is not None:
             self.frames_in += 1

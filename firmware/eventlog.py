@@ -144,7 +144,13 @@ class EventLog:
         if not n:
             return
         if self.cur < 0 or self.size + n > self.seg_bytes:
-            maint().open_segment(self)
+            try:
+                maint().open_segment(self)
+            except MemoryError:
+                # No room for the next segment's code and file in a fragmented heap: retried
+                # as a failing flash is (_try_flush), not a stop.
+                unload()
+                raise OSError(12)  # ENOMEM
             unload()
         try:
             self.f.write(self.buf, 0, n)

@@ -74,7 +74,7 @@ def rebuilt(payload, tmp: Path, tag: int):
     src = tmp / "buildinfo.py"
     src.write_text(buildinfo_source(digest))
     out = tmp / "buildinfo.mpy"
-    subprocess.run([mpy_cross_binary(), "-s", "buildinfo.py", "-o", str(out), str(src)],
+    subprocess.run([mpy_cross_binary(), "-s", "buildinfo", "-o", str(out), str(src)],
                    check=True)
     files = dict(payload.slot_files)
     files["buildinfo.mpy"] = out.read_bytes()

@@ -499,21 +499,49 @@ def open_ble(port: str, **kw):
     return Device(Link(s, name=s.port + (" (%s)" % s.device_id if s.device_id else "")))
 
 
-def streaming_host(radio_port: int, key: bytes, quiet_s: float = 15.0) -> dict:
+def streaming_host(radio_port: int, key: bytes, quiet_s: float = 15.0,
+                   requests: bool = False) -> dict:
     """A BLE host in a thread, for heap measurements of the virtual board: it connects to the
     one board on the simulated radio with the owner key `key`, starts the raw stream and reads
     until `quiet_s` pass without a message. Returns a dict it keeps up to date: `messages`,
-    and `error` if it failed."""
+    and `error` if it failed. requests: before the stream, ask what a person's host asks after
+    the handshake (HELLO, CONFIG_GET and CONFIG_SET, PING, TIME_SET, LOG_READ of the whole log);
+    `refused` lists the NACKs (type name, code name)."""
+    from myotwitch.link import DeviceError
+
     class OneKey:
         def get(self, device_id):
             return key
 
-    state = {"messages": 0}
+    state = {"messages": 0, "refused": []}
+
+    def ask(dev):
+        calls = (dev.hello, lambda: dev.config_get("det_thresh"), dev.ping, dev.time_set,
+                 lambda: dev.config_set("status_s", 3600), lambda: dev.config_set("det_thresh", 97),
+                 lambda: read_log(dev))
+        for call in calls:
+            try:
+                call()
+            except DeviceError as e:
+                state["refused"].append((mp.SCHEMA[e.request_type][0], e.code_name))
+
+    def read_log(dev):
+        with dev.link.open_stream(mp.LOG_READ, {"from_seq": 0, "to_seq": 0xFFFFFFFF}) as s:
+            while True:
+                msg = s.next(5.0)
+                if msg is None:
+                    raise LinkError("LOG_READ: no answer")
+                if msg.type == mp.NACK:
+                    raise DeviceError(mp.LOG_READ, msg.fields["code"], msg.fields["reason"])
+                if msg.type == mp.LOG_CHUNK and msg.fields["flags"] & mp.CHUNK_LAST:
+                    return
 
     def run():
         try:
             with open_ble("ble:auto", keys=OneKey(), opts={"sim": True, "radio": radio_port},
                           scan_timeout=1.0) as dev:
+                if requests:
+                    ask(dev)
                 dev.stream_start(1)
                 for _ in dev.messages(timeout=quiet_s):
                     state["messages"] += 1

@@ -38,11 +38,6 @@ NATIVE_SIM = ("sim_bluetooth.py",)
 # bytecode everywhere (they are loaded and dropped again; native code is never freed).
 NATIVE_RESIDENT = ("app.py", "config.py", "detector.py", "eventlog.py", "link.py", "ring.py",
                    "myoproto.py", "blelink.py", "hal_sim.py", "hal_esp32.py")
-# mpy-cross names each module's source `<module>` rather than `<module>.py` in its .mpy (what a
-# traceback shows): the device interns every such name for good, and the module's own name is
-# interned already by the import, so this saves one name per module (about 20 loaded; the heap's
-# string pool grows by doubling, 7 KB at once on x64 past about 620 names: firmware/README.md).
-SOURCE_NAME_SUFFIX = ""
 # The line in protocol/myoproto.py after which comes what only a host uses (StreamDecoder, log
 # record codec, name tables): the firmware is built without it, to keep it off the device's heap.
 HOST_PART = "# ---- host only\n"
@@ -95,9 +90,11 @@ def buildinfo_source(hash8: bytes, version: str = __version__) -> str:
 
 
 def build_firmware(out_dir, march: str | None = None, target: str = "device",
-                   compile_mpy: bool = True) -> Build:
+                   compile_mpy: bool = True, native_resident: bool = True) -> Build:
     """Write the deployable firmware into out_dir: .mpy for `march` (None: the host's x64, the
-    virtual board's) or plain .py with compile_mpy=False. Returns the Build."""
+    virtual board's) or plain .py with compile_mpy=False. Returns the Build. native_resident
+    False keeps the virtual board's resident modules bytecode, as a chip build has them (the
+    heap benchmark measures both)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = source_files(target)
@@ -119,10 +116,15 @@ def build_firmware(out_dir, march: str | None = None, target: str = "device",
             shutil.copyfile(p, dst)
         else:
             dst = out_dir / (p.stem + ".mpy")
-            cmd = [mpy_cross_binary(), "-s", p.stem + SOURCE_NAME_SUFFIX, "-o", str(dst), str(p)]
+            # The source is named `<module>`, not `<module>.py` (what a traceback shows): the
+            # device interns every such name for good, and the module's own name is interned by
+            # its import already, so one name fewer per module (about 20 loaded; the heap's
+            # string pool grows by doubling, 7 KB at once on x64 past ~620 names: README.md).
+            cmd = [mpy_cross_binary(), "-s", p.stem, "-o", str(dst), str(p)]
             if march:
                 cmd.insert(1, "-march=" + march)
-                if target == "sim" and p.name in NATIVE_SIM + NATIVE_RESIDENT:
+                native = NATIVE_SIM + (NATIVE_RESIDENT if native_resident else ())
+                if target == "sim" and p.name in native:
                     cmd[1:1] = ["-X", "emit=native"]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode:
@@ -146,20 +148,22 @@ def cache_dir() -> Path:
     return Path(base) / "myotwitch"
 
 
-def cached_sim_build() -> Build:
-    """The virtual board's build (x64 .mpy), reused while the sources are unchanged."""
+def cached_sim_build(native_resident: bool = True) -> Build:
+    """The virtual board's build (x64 .mpy), reused while the sources are unchanged
+    (native_resident: see build_firmware)."""
     sources = source_files("sim")
     digest = build_hash(sources)
-    # The directory name also covers how files are built, so a changed recipe is rebuilt.
+    # The directory name also covers how files are built, so a changed recipe is rebuilt (and
+    # has the same length: the unix port's heap use depends on the paths it is given).
     recipe = hashlib.sha256(repr((KEEP_SOURCE, SIM_ONLY, host_march(), HOST_PART, NATIVE_SIM,
-                                  NATIVE_RESIDENT, SOURCE_NAME_SUFFIX)).encode()
+                                  NATIVE_RESIDENT if native_resident else (), "-s stem")).encode()
                             ).hexdigest()[:4]
     out = cache_dir() / "build" / ("sim-%s-%s" % (digest.hex(), recipe))
     done = out / ".complete"
     if done.exists():
         return Build(digest, sorted(p for p in out.iterdir() if p.suffix in (".py", ".mpy")), out)
     tmp = out.with_name(out.name + ".tmp%d" % os.getpid())
-    build = build_firmware(tmp, target="sim")
+    build = build_firmware(tmp, target="sim", native_resident=native_resident)
     (tmp / ".complete").write_text(digest.hex())
     try:
         tmp.rename(out)
