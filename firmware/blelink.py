@@ -12,7 +12,7 @@
 # full (or the connection is gone). A frame longer than one notification is sent in pieces
 # (`cur`, the rest of it waits for the next pass); no other frame starts before its last piece,
 # because the host reads one byte stream. EVENT and MARK frames that find the stack busy wait
-# in 8 slots of 20 bytes; raw SAMPLES are dropped instead (the app counts them: STATUS
+# in 4 slots of 20 bytes; raw SAMPLES are dropped instead (the app counts them: STATUS
 # `link_dropped`, and the host sees the gap in `first_index`). An EVENT or MARK lost when the
 # slots are full is still in the log: the host sees its seq missing and reads it back.
 # Nothing is allocated per notification on this path: the EVENT frame is sent as it is, the
