@@ -96,15 +96,10 @@ def open_session(store, session_id: int) -> Source:
     """A session recorded with --raw: its raw file, with the detector settings it ran with."""
     from myotwitch.rawfile import load_raw
 
-    if store is None or store.session(session_id) is None:
-        raise SourceError("no session %d%s (see `myotwitch sessions`)"
-                          % (session_id, " in %s" % store.path if store is not None else ""))
-    path = store.raw_path(session_id)
-    if path is None:
-        raise SourceError("session %d was recorded without raw samples: only sessions recorded "
-                          "with `record --raw` can be replayed" % session_id)
-    if not path.exists():
-        raise SourceError("session %d: its raw file %s is missing" % (session_id, path))
+    if store is None:
+        raise SourceError("no session %d: there is no store yet (see `myotwitch sessions`)"
+                          % session_id)
+    path = store.session_raw(session_id, "replay")
     recorded = {}
     for b in store.session_boots(session_id):
         if b["detector_config"]:

@@ -799,6 +799,19 @@ class Store:
             return None
         return self.root / row["raw_path"]
 
+    def session_raw(self, session_id, to: str) -> Path:
+        """The raw file of a session that must have one (to replay or verify it, `to`)."""
+        if self.session(session_id) is None:
+            raise StoreError("no session %d in %s (see `myotwitch sessions`)"
+                             % (session_id, self.path))
+        path = self.raw_path(session_id)
+        if path is None:
+            raise StoreError("session %d was recorded without raw samples: record with "
+                             "`record --raw` to %s a session" % (session_id, to))
+        if not path.exists():
+            raise StoreError("session %d: its raw file %s is missing" % (session_id, path))
+        return path
+
     def add_session_boot(self, session_id, device_id, boot_id) -> None:
         with self.transaction():
             self.conn.execute(
