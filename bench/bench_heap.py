@@ -146,7 +146,10 @@ def ble_row(tmp, form, build, start_k, requests=False):
     allowance = -(-first[2] // 1024)
     smallest = _smallest(lambda k: _run_ble(k + allowance, tmp, build, requests) is not None,
                          start_k)
+    # (with requests, a growth is one step a few seconds after the log download, then flat:
+    # the readings every 2 s, measured; the test's run, without requests, has none)
     _row(path, form, first[0], first[1], smallest,
+         "   (growth: see bench_heap.py)" if requests and first[1] else
          "" if requests else "   (the stand-in's own %d B set apart)" % first[2])
     return first
 
