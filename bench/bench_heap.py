@@ -6,8 +6,13 @@ with 2 KB to spare; this prints the figures).
 
 Each row twice: with the resident modules compiled to native code, as the virtual board runs
 them (MicroPython keeps native code off its heap: build.NATIVE_RESIDENT), and as bytecode, the
-form a chip build has them in (on the heap). Both are x64 figures: the ESP32's 32-bit heap holds
-the same objects in roughly half the bytes."""
+form a chip build has them in (on the heap). Both are x64 figures. With MYOTWITCH_MICROPYTHON32
+naming a 32-bit unix port of the same MicroPython (the ESP32's word size: 4-byte pointers,
+16-byte GC blocks, 31-bit small ints), the rows once more on it, bytecode as on a chip. One is
+built from MicroPython's source in a minute with gcc-multilib (apt) installed:
+    make -C ports/unix VARIANT=standard CFLAGS_EXTRA=-m32 LDFLAGS_EXTRA=-m32 MICROPY_PY_FFI=0 \
+        MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0 FROZEN_MANIFEST=
+(measured with v1.29.0-preview; `make test` never needs it)."""
 
 import os
 import subprocess
@@ -39,7 +44,7 @@ def _run_dir(tmp, tag, heap_k):
     return run
 
 
-def _run(path, heap_k, tmp, build):
+def _run(path, heap_k, tmp, build, binary=None):
     """Radio off (tests/mp/heap_steady.py, heap_esp32.py): (steady bytes, growth) or None if it
     fails at this heap size."""
     run = _run_dir(tmp, "run", heap_k)
@@ -51,7 +56,7 @@ def _run(path, heap_k, tmp, build):
         board.write_bytes(device_board_json(get_board("devkitc-myoware2")))
         argv = [str(MP / "heap_esp32.py"), "board.json", "data", "s.i16", "32"]
         env = {"MICROPYPATH": "%s:%s" % (build.out_dir, MP)}
-    proc = subprocess.run([micropython_binary(), "-X", "heapsize=%dk" % heap_k] + argv,
+    proc = subprocess.run([binary or micropython_binary(), "-X", "heapsize=%dk" % heap_k] + argv,
                           capture_output=True, timeout=300, env=env, cwd=run)
     # heap_steady.py reports on stderr (its stdout is the firmware's serial link), heap_esp32.py
     # on stdout: look at both, separately.
@@ -64,7 +69,7 @@ def _run(path, heap_k, tmp, build):
     return lo, hi - lo
 
 
-def _run_ble(heap_k, tmp, build, requests=False):
+def _run_ble(heap_k, tmp, build, requests=False, binary=None):
     """The virtual board with a BLE host connected and streaming (tests/mp/heap_ble.py):
     (steady bytes without the stand-in's, growth, stand-in's bytes) or None if it fails (with
     requests: also if the board refused one, NACK E_BUSY "out of memory, retry")."""
@@ -78,7 +83,7 @@ def _run_ble(heap_k, tmp, build, requests=False):
                    check=True)
     with Radio() as radio:
         proc = subprocess.Popen(
-            [micropython_binary(), "-X", "heapsize=%dk" % heap_k, "-m", "heap_ble",
+            [binary or micropython_binary(), "-X", "heapsize=%dk" % heap_k, "-m", "heap_ble",
              "s.i16", "flash.img", "30", str(radio.port), key.hex(), "4000"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=run,
             env={"MICROPYPATH": "%s:%s" % (build.out_dir, run)})
@@ -123,29 +128,30 @@ def _row(path, form, steady, growth, smallest, note=""):
         "%dk %s" % (BUDGET_K, verdict), note))
 
 
-def radio_off_rows(tmp, form, build, start_k):
+def radio_off_rows(tmp, form, build, start_k, binary=None):
     steady = {}
     for path in ("virtual board", "ESP32 HAL"):
-        smallest = _smallest(lambda k, path=path: _run(path, k, tmp, build) is not None, start_k)
+        smallest = _smallest(lambda k, path=path: _run(path, k, tmp, build, binary) is not None,
+                             start_k)
         # the steady state at the budget (or at the smallest heap that runs, if above it)
-        at = _run(path, max(BUDGET_K, smallest or BUDGET_K + 16), tmp, build)
+        at = _run(path, max(BUDGET_K, smallest or BUDGET_K + 16), tmp, build, binary)
         _row(path, form, at and at[0], at and at[1], smallest)
         steady[path] = at
     return steady
 
 
-def ble_row(tmp, form, build, start_k, requests=False):
+def ble_row(tmp, form, build, start_k, requests=False, binary=None):
     """BLE active: the stand-in's share measured and set apart (it is C in flash on a chip):
     the run gets its whole KB on top of the heap size, as the test does. requests: the host
     asks HELLO, CONFIG_GET/SET, PING, TIME_SET and the whole log first (not in the test)."""
     path = "BLE + requests" if requests else "BLE streaming"
-    first = _run_ble(BUDGET_K + 24, tmp, build, requests)
+    first = _run_ble(BUDGET_K + 24, tmp, build, requests, binary)
     if first is None:
         _row(path, form, None, None, None)
         return None
     allowance = -(-first[2] // 1024)
-    smallest = _smallest(lambda k: _run_ble(k + allowance, tmp, build, requests) is not None,
-                         start_k)
+    smallest = _smallest(
+        lambda k: _run_ble(k + allowance, tmp, build, requests, binary) is not None, start_k)
     # (with requests, a growth is one step a few seconds after the log download, then flat:
     # the readings every 2 s, measured; the test's run, without requests, has none)
     _row(path, form, first[0], first[1], smallest,
@@ -169,6 +175,15 @@ def main():
             b = ble_row(tmp, form, build, start_k)
             ble_row(tmp, form, build, start_k + 2, requests=True)
             steady[form] = (s.get("virtual board"), b)
+        m32 = os.environ.get("MYOTWITCH_MICROPYTHON32")
+        if m32:
+            # A 32-bit unix port (the chip's word size), bytecode as a chip build has it: see
+            # the module's docstring for how to build one. Not needed by `make test`.
+            print("32-bit unix port (%s), resident modules as bytecode:" % m32)
+            build = cached_sim_build(native_resident=False, march="x86")
+            radio_off_rows(tmp, "32-bit", build, BUDGET_K - 16, m32)
+            ble_row(tmp, "32-bit", build, BUDGET_K - 14, binary=m32)
+            ble_row(tmp, "32-bit", build, BUDGET_K - 12, requests=True, binary=m32)
     nat, byt = steady["native"], steady["bytecode"]
     if nat[0] and byt[0]:
         print("resident modules as bytecode: %+d B at steady state with the radio off" % (

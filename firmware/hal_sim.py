@@ -66,8 +66,10 @@ class Hal:
         self.fs = fs
         self.channels = channels
         self.t_last = time.ticks_us()
-        self.acc_us = 0
-        self.made = ring.write_index  # samples produced since start
+        # Pacing in small ints (below 2**30 on a 32-bit port, where a big int allocates): the
+        # rate in samples per second at this speed, and what is due in millionths of a sample.
+        self.rate = fs * self.speed_milli // 1000
+        self.due_u = 0
 
     def stop_sampling(self):
         self.ring = None
@@ -100,9 +102,10 @@ class Hal:
             return
         if self.speed_milli:
             now = time.ticks_us()
-            self.acc_us += time.ticks_diff(now, self.t_last)
+            self.due_u += time.ticks_diff(now, self.t_last) * self.rate
             self.t_last = now
-            due = self.acc_us * self.fs * self.speed_milli // 1000000000 - self.made
+            due = self.due_u // 1000000
+            self.due_u -= due * 1000000
         else:
             due = FAST_BATCH
         if due <= 0:
@@ -124,7 +127,6 @@ class Hal:
                 bufs[ch][i] = v - 65536 if v & 0x8000 else v
             self.buf_i += 1
             w += 1
-            self.made += 1
         ring.write_index = w
         if self.presses and w >= self.presses[0]:
             self.presses.pop(0)

@@ -87,8 +87,11 @@ class DeviceLink:
         handle(msg)
 
     def _next_seq(self):
+        # Called per SAMPLES frame. On a 32-bit port (the ESP32) 0xFFFFFFFF is a big int, and
+        # masking with it allocates even when the result is small (measured on a 32-bit unix
+        # build): mask only past 2**30 - 1, the largest small int there (after 10**9 frames).
         s = self.tx_seq
-        self.tx_seq = (s + 1) & 0xFFFFFFFF
+        self.tx_seq = s + 1 if s < 0x3FFFFFFF else (s + 1) & 0xFFFFFFFF
         return s
 
     def send(self, msg_type, fields):

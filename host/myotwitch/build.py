@@ -148,14 +148,15 @@ def cache_dir() -> Path:
     return Path(base) / "myotwitch"
 
 
-def cached_sim_build(native_resident: bool = True) -> Build:
-    """The virtual board's build (x64 .mpy), reused while the sources are unchanged
-    (native_resident: see build_firmware)."""
+def cached_sim_build(native_resident: bool = True, march: str | None = None) -> Build:
+    """The virtual board's build (x64 .mpy; `march` for another unix port, such as "x86" for a
+    32-bit one), reused while the sources are unchanged (native_resident: see build_firmware)."""
     sources = source_files("sim")
     digest = build_hash(sources)
+    march = march or host_march()
     # The directory name also covers how files are built, so a changed recipe is rebuilt (and
     # has the same length: the unix port's heap use depends on the paths it is given).
-    recipe = hashlib.sha256(repr((KEEP_SOURCE, SIM_ONLY, host_march(), HOST_PART, NATIVE_SIM,
+    recipe = hashlib.sha256(repr((KEEP_SOURCE, SIM_ONLY, march, HOST_PART, NATIVE_SIM,
                                   NATIVE_RESIDENT if native_resident else (), "-s stem")).encode()
                             ).hexdigest()[:4]
     out = cache_dir() / "build" / ("sim-%s-%s" % (digest.hex(), recipe))
@@ -163,7 +164,7 @@ def cached_sim_build(native_resident: bool = True) -> Build:
     if done.exists():
         return Build(digest, sorted(p for p in out.iterdir() if p.suffix in (".py", ".mpy")), out)
     tmp = out.with_name(out.name + ".tmp%d" % os.getpid())
-    build = build_firmware(tmp, target="sim", native_resident=native_resident)
+    build = build_firmware(tmp, march=march, target="sim", native_resident=native_resident)
     (tmp / ".complete").write_text(digest.hex())
     try:
         tmp.rename(out)
