@@ -161,8 +161,9 @@ def ble_row(tmp, form, build, start_k, requests=False, binary=None):
 
 
 def main():
-    print("firmware heap, x64 unix port (objects are about twice their ESP32 size here); resident "
-          "modules as native code (the virtual board) and as bytecode (a chip build)")
+    print("firmware heap, x64 unix port (the same objects take about 1.4 times their 32-bit "
+          "size here); resident modules as native code (the virtual board) and as bytecode (a "
+          "chip build)")
     print("%-14s %-9s %12s %7s %14s %14s" % ("path", "resident", "steady bytes", "growth",
                                              "smallest heap", "budget"))
     steady = {}
