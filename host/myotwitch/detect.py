@@ -155,8 +155,10 @@ def _comb(q, hz):
 
 
 def _spread(q, d):
-    """What the filters add to an event's length (narrow band, wide band), comb delay d."""
-    return q["w"] + q["l"] + d - 2, q["ww"] + q["lw"] + d - 2
+    """What the filters add to an event's length (narrow band, wide band), comb delay d: the
+    comb's echoes count for two of its periods (Detector.finish)."""
+    e = d * min(2, _fw.taps(q["fs"], d, q["lw"])) if d else 0
+    return q["w"] + q["l"] + e - 2, q["ww"] + q["lw"] + e - 2
 
 
 def settle_samples(params: dict, fs: int) -> int:
@@ -636,11 +638,13 @@ class Stream:
 
     # ---- per event: kind, the heartbeat, the hold-back queue
 
-    def _like(self, p, a, p2, a2, noise):
+    def _like(self, p, a, p2, a2, noise, tail):
         if (p < 0) != (p2 < 0):
             return False
         p, p2 = abs(p), abs(p2)
-        return 4 * abs(p - p2) <= p2 + 4 * noise and 2 * abs(a - a2) <= a2 + 3
+        if 4 * abs(p - p2) > p2 + 4 * noise:
+            return False
+        return 2 * a + 3 >= a2 if tail else 2 * abs(a - a2) <= a2 + 3
 
     def _heart(self, onset, peak, area, kind, noise):
         """Detector.heart: the kind, with the learned beat (self.rm) and the held queue."""
@@ -649,13 +653,14 @@ class Stream:
             iv = onset - rm[3]
             if iv > 4 * q["rr_hi"]:
                 rm[2] = 0
-            elif self._like(peak, area, rm[0], rm[1], noise):
+            elif self._like(peak, area, rm[0], rm[1], noise, 1):
                 if iv < q["rr_lo"] or 2 * iv < rm[4]:
                     return kind
                 if 2 * iv <= 3 * rm[4]:
                     rm[4] += (iv - rm[4]) >> 2
+                if 2 * abs(area - rm[1]) <= rm[1] + 3:
+                    rm[1] += (area - rm[1]) >> 2
                 rm[0] += (peak - rm[0]) >> 2
-                rm[1] += (area - rm[1]) >> 2
                 rm[3] = onset
                 return 3
             else:
@@ -664,7 +669,7 @@ class Stream:
         j2 = None
         iv2 = 0
         for r in reversed(self.queue):
-            if r[2] == 3 or not self._like(peak, area, r[3], r[4], noise):
+            if r[2] == 3 or not self._like(peak, area, r[3], r[4], noise, 0):
                 continue
             iv = (onset if j2 is None else j2[0]) - r[0]
             if not lo <= iv <= 2 * hi:
