@@ -74,16 +74,25 @@ FN, FW, F0, F5, F6 = 0, 5, 10, 15, 20
 def floor(fl, i, k, s):
     """Block k's sum s into the floor at fl[i:i+5]; the floor: the minimum over the last 25-32
     blocks (~3-4 s, "minimum statistics") as the mean |band| per sample in 1/4 counts (>> 5 of
-    a 128-sample sum), clamped to 4 .. 2**19 - 1."""
+    a 128-sample sum), clamped to 4 .. 2**19 - 1. The bands' floors (fl[0:10]) take the
+    second-lowest of the five sub-window minima instead, at most 5/4 of the lowest: one quiet
+    second between tonic motor-unit activity no longer sets the levels for four."""
     if s < fl[i]:
         fl[i] = s
     m = fl[i]
+    m2 = BIG
     for j in range(i + 1, i + 5):
-        if fl[j] < m:
-            m = fl[j]
+        v = fl[j]
+        if v < m:
+            m2 = m
+            m = v
+        elif v < m2:
+            m2 = v
     if k & 7 == 7:  # a sub-window ends: keep its minimum, start the next
         fl[i + 1 + ((k >> 3) & 3)] = fl[i]
         fl[i] = BIG
+    if i < F0 and m2 < BIG:
+        m = min(m2, m + (m >> 2))
     m >>= 5
     if m < 4:
         return 4

@@ -39,7 +39,7 @@ UNITS: dict = {
 # What each CONFIG key does (kept here, not on the device, whose heap is small).
 DESCRIPTIONS: dict = {
     "det_thresh": "envelope level that starts an event, in 1/16 of the narrow band's noise floor "
-                  "(96 = 6x); earlier potentials at 5/6 of it belong to the event",
+                  "(86 = 5.4x); earlier potentials at 5/6 of it belong to the event",
     "det_off": "envelope level that keeps an event going, in 1/16 of each band's floor (capped "
                "at det_thresh and det_wide)",
     "det_win_ms": "envelope window: moving sum of the band-passed magnitude",
@@ -209,9 +209,10 @@ def _moving(hist, v, w):
     return cum[h + 1:] - cum[h + 1 - w:len(s) + 1 - w]
 
 
-def _floors(st, k0, sums):
+def _floors(st, k0, sums, band=False):
     """Detector floor() over consecutive blocks k0.. with block sums `sums`: (the raw floor
-    after each block (the minimum, before >> 5), the floor state after). st: the 5-int state:
+    after each block (the minimum, before >> 5; a band's: the second-lowest of the five
+    sub-window minima, at most 5/4 of the lowest), the floor state after). st: the 5-int state:
     the running minimum of the open sub-window of 8 blocks, then the last four's minima."""
     nb = len(sums)
     if nb == 0:
@@ -231,9 +232,14 @@ def _floors(st, k0, sums):
         table[j] = st[1 + ((sw0 - 4 + j) & 3)]
     ends = np.flatnonzero((ks & 7) == 7)
     table[4 + sw[ends] - sw0] = r[ends]
-    out = r
-    for j in range(1, 5):
-        out = np.minimum(out, table[4 + sw - sw0 - j])
+    if band:
+        lo = np.partition(np.stack([r] + [table[4 + sw - sw0 - j] for j in range(1, 5)]), 1,
+                          axis=0)
+        out = np.where(lo[1] < BIG, np.minimum(lo[1], lo[0] + (lo[0] >> 2)), lo[0])
+    else:
+        out = r
+        for j in range(1, 5):
+            out = np.minimum(out, table[4 + sw - sw0 - j])
     new = list(st)
     for i in ends:
         new[1 + (int(sw[i]) & 3)] = int(r[i])
@@ -469,8 +475,8 @@ class Stream:
                 e += 1
             run = np.arange(b, e + 1)
             done = run[complete[run]]
-            fn, self.fl[0:5] = _floors(self.fl[0:5], k, sn[done])
-            fw, self.fl[5:10] = _floors(self.fl[5:10], k, sw[done])
+            fn, self.fl[0:5] = _floors(self.fl[0:5], k, sn[done], True)
+            fw, self.fl[5:10] = _floors(self.fl[5:10], k, sw[done], True)
             kc = _comb(q, int(hz[b]))[1] or 1
             mu = _mu4(fn)
             nl = _levels(mu, q["thr"], q["off"], q["w"])
