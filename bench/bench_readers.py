@@ -5,7 +5,8 @@
 
 The readers stream (myotwitch.readers: CHUNK samples per channel, a BLOCK of CSV text at a
 time), so peak memory must not grow with the file: the aim is <= 200 MB whatever its size. The
-baseline is the same process importing everything and reading nothing. The files are made here
+baseline is the same process importing everything and reading nothing. `replay` (the
+detector's twin, detect.Stream, fed as the file is read) is measured on both files the same way. The files are made here
 in a temporary folder (seeded noise with bursts) and removed afterwards.
 """
 
@@ -26,10 +27,15 @@ CHILD = r"""
 import re, sys, time
 import numpy as np
 from myotwitch import readers
-path, read = sys.argv[1], sys.argv[2] == "1"
+path, mode = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
 n = total = 0
-if read:
+if mode == "replay":  # what `myotwitch replay FILE` does, the detector's events kept
+    from myotwitch import replay as rp
+    src = rp.open_source(path)
+    res = rp.replay(src, [("defaults", None)])
+    n, total = round(src.duration_s * src.runs[0].fs), len(res.events)
+elif mode == "read":
     with readers.open_file(path) as rd:
         fs = rd.channels[0].fs
         for chunk in rd.chunks():
@@ -72,8 +78,8 @@ def make_files(tmp: Path, hours: float):
     return csv_path, edf_path, n, total
 
 
-def measure(path, read=True):
-    out = subprocess.run([sys.executable, "-c", CHILD, str(path), "1" if read else "0"],
+def measure(path, mode="read"):
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path), mode],
                          capture_output=True, text=True, check=True)
     n, total, secs, kb = out.stdout.split("RESULT", 1)[1].split()
     return int(n), int(total), float(secs), int(kb) / 1024
@@ -88,7 +94,7 @@ def main(argv=None):
         print("made %g h at %d Hz (%d samples): CSV %.0f MB, EDF %.0f MB in %.0f s"
               % (hours, FS, n, csv_path.stat().st_size / 1e6, edf_path.stat().st_size / 1e6,
                  time.perf_counter() - t0))
-        _, _, _, base = measure(csv_path, read=False)
+        _, _, _, base = measure(csv_path, "none")
         print("baseline (python, numpy and the readers imported, nothing read): peak RSS %.0f MB" % base)
         worst = 0.0
         for name, path in (("CSV", csv_path), ("EDF", edf_path)):
@@ -102,11 +108,18 @@ def main(argv=None):
             if not ok:
                 raise RuntimeError("%s: read %d samples (sum %d), wrote %d (sum %d)"
                                    % (name, got, s, n, total))
-        from myotwitch import detect
-
-        if not hasattr(detect, "Stream"):
-            print("replay: collects the whole recording (a day is 173 MB of int16 and the "
-                  "detector's arrays are GBs) until detect.Stream streams it; not run here")
+        events = {}
+        for name, path in (("CSV", csv_path), ("EDF", edf_path)):
+            got, events[name], secs, peak = measure(path, "replay")
+            worst = max(worst, peak)
+            print("replay %s (the detector at its defaults, the whole file): %d samples, %d "
+                  "events in %.1f s, peak RSS %.0f MB   aim <= %d MB: %s"
+                  % (name, got, events[name], secs, peak, AIM_MB,
+                     "ok" if peak <= AIM_MB else "OVER"))
+            if got != n:
+                raise RuntimeError("replay %s saw %d samples, wrote %d" % (name, got, n))
+        if events["CSV"] != events["EDF"]:
+            raise RuntimeError("replay found %(CSV)d events in the CSV, %(EDF)d in the EDF" % events)
     if worst > AIM_MB:
         raise RuntimeError("reading took %.0f MB at its peak (aim %d MB)" % (worst, AIM_MB))
 

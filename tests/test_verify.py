@@ -147,6 +147,32 @@ def test_replay_prints_the_same_events_as_the_twin(tmp_path):
                                                 % (len(want), rec.duration_s))
 
 
+def test_replay_of_a_file_streams_it_and_finds_what_the_whole_finds(tmp_path):
+    """A file is replayed as it is read (bounded memory; bench_readers measures a day): over
+    several of the reader's chunks, two channels and two settings, the events are those of the
+    detector on each whole channel."""
+    from myotwitch import readers
+    from myotwitch import replay as rp
+
+    rec = load_default()
+    x = np.tile(rec.samples[:, 0], 1 + 2 * readers.CHUNK // len(rec.samples))
+    two = np.stack([x, -x], axis=1)
+    p = tmp_path / "long.npy"
+    np.save(p, two)
+    src = rp.open_source(str(p), fs=rec.fs)
+    assert src.path == p and all(run.samples is None for run in src.runs)
+    strict = {"det_thresh": 80}
+    res = rp.replay(src, [("defaults", None), ("strict", strict)])
+    assert src.duration_s == pytest.approx(len(x) / rec.fs)
+    for label, params in (("defaults", None), ("strict", strict)):
+        for ch in (0, 1):
+            want = detect.events_to_dicts(detect.detect(two[:, ch], rec.fs, params, channel=ch,
+                                                        flush=True), rec.fs)
+            got = [{k: v for k, v in e.items() if k in want[0]} for e in res.events
+                   if e["settings"] == label and e["channel"] == ch]
+            assert got == want and len(want) > 10
+
+
 def test_replay_config_is_checked_against_the_firmware_ranges(tmp_path):
     cfg = tmp_path / "c.json"
     runner = CliRunner()

@@ -36,7 +36,7 @@ class Run:
     name: str
     fs: int  # Hz (a file's may say anything: replay() checks it, detect.check_fs)
     first_index: int
-    samples: np.ndarray
+    samples: np.ndarray | None  # None: read from the source's file while it is replayed
     boot_id: int | None = None
     recorded: dict | None = None  # the detector settings the device used, if known
 
@@ -48,6 +48,8 @@ class Source:
     duration_s: float = 0.0
     gaps: int = 0  # stretches of zeros written for lost frames (each ends a run)
     kind: str = "recording"  # recording | raw | session
+    path: Path | None = None  # a file read chunk by chunk as it is replayed (runs hold no samples)
+    fs_given: float | None = None  # --fs, for a file read that way
 
     @property
     def channels(self) -> list:
@@ -94,15 +96,10 @@ def open_session(store, session_id: int) -> Source:
     """A session recorded with --raw: its raw file, with the detector settings it ran with."""
     from myotwitch.rawfile import load_raw
 
-    if store is None or store.session(session_id) is None:
-        raise SourceError("no session %d%s (see `myotwitch sessions`)"
-                          % (session_id, " in %s" % store.path if store is not None else ""))
-    path = store.raw_path(session_id)
-    if path is None:
-        raise SourceError("session %d was recorded without raw samples: only sessions recorded "
-                          "with `record --raw` can be replayed" % session_id)
-    if not path.exists():
-        raise SourceError("session %d: its raw file %s is missing" % (session_id, path))
+    if store is None:
+        raise SourceError("no session %d: there is no store yet (see `myotwitch sessions`)"
+                          % session_id)
+    path = store.session_raw(session_id, "replay")
     recorded = {}
     for b in store.session_boots(session_id):
         if b["detector_config"]:
@@ -113,8 +110,20 @@ def open_session(store, session_id: int) -> Source:
                   sum(s.rows for s in raw.segments) / raw.fs, gaps, "session")
 
 
+def open_file(path, fs=None) -> Source:
+    """A file of ADC counts (CSV, NPY, WAV, EDF), read chunk by chunk while it is replayed: a
+    day at 1 kHz replays in the memory of a few chunks, not of the day."""
+    from myotwitch import readers
+
+    with readers.open_file(path, fs) as rd:
+        runs = [Run(ch, c.name, c.fs, 0, None) for ch, c in enumerate(rd.channels)]
+    return Source(str(path), runs, path=Path(path), fs_given=fs)
+
+
 def open_recording(name_or_path, fs=None) -> Source:
-    """A bundled recording by name, or a file of ADC counts (CSV, NPY, WAV, EDF)."""
+    """A bundled recording by name (or a folder in the bundled layout), or a file (open_file)."""
+    if Path(name_or_path).is_file():
+        return open_file(name_or_path, fs)
     from myotwitch import recordings
 
     runs = [Run(ch, sig.name, sig.fs, 0, sig.samples)
@@ -129,7 +138,7 @@ def open_source(what: str, store=None, fs=None) -> Source:
         raise SourceError("give a recording: a bundled name, a file, or a session id")
     p = Path(what)
     if p.is_file():
-        return open_raw(p) if p.suffix == ".i16" else open_recording(p, fs)
+        return open_raw(p) if p.suffix == ".i16" else open_file(p, fs)
     if what.isdigit():
         return open_session(store, int(what))
     return open_recording(what, fs)
@@ -159,6 +168,14 @@ class Result:
     labels: list  # one per setting
     params: list  # the settings each label ran with (None: each run's recorded settings)
     events: list = field(default_factory=list)  # dicts, each with "settings" (its label)
+
+    def add(self, label, run, ev) -> None:
+        for d in detect.events_to_dicts(ev, run.fs):
+            d["channel_name"] = run.name
+            d["settings"] = label
+            if run.boot_id is not None:
+                d["boot_id"] = "%08x" % run.boot_id
+            self.events.append(d)
 
     def counts(self, label) -> dict:
         out = {k: 0 for k in mp.KIND_NAMES}
@@ -195,6 +212,24 @@ class Result:
         return out
 
 
+def _chunks(src: Source):
+    """(run, samples) in the order they were recorded: a file's as they are read (the
+    duration is known at its end), the others' whole."""
+    if src.path is None:
+        for run in src.runs:
+            yield run, run.samples
+        return
+    from myotwitch import readers
+
+    counted = [0] * len(src.runs)
+    with readers.open_file(src.path, src.fs_given) as rd:
+        for parts in rd.chunks():
+            for i, run in enumerate(src.runs):
+                counted[i] += len(parts[run.channel])
+                yield run, parts[run.channel]
+    src.duration_s = max((n / r.fs for r, n in zip(src.runs, counted)), default=0.0)
+
+
 def replay(src: Source, settings) -> Result:
     """Run the detector over every run of `src` once per setting: `settings` is a list of
     (label, params or None); None means each run's recorded settings (the device's defaults
@@ -208,16 +243,15 @@ def replay(src: Source, settings) -> Result:
                 src.label, run.name, e, "; or pick a channel with --channel"
                 if len({r.channel for r in src.runs}) > 1 else "")) from None
     res = Result(src, labels, [p for _, p in settings])
-    for label, params in settings:
-        for run in src.runs:
-            p = params if params is not None else (run.recorded or check_params({}))
-            ev = detect.detect(run.samples, run.fs, p, channel=run.channel,
-                               first_index=run.first_index, flush=True)
-            for d in detect.events_to_dicts(ev, run.fs):
-                d["channel_name"] = run.name
-                d["settings"] = label
-                if run.boot_id is not None:
-                    d["boot_id"] = "%08x" % run.boot_id
-                res.events.append(d)
+    streams = [(label, run, detect.Stream(
+        run.fs, params if params is not None else (run.recorded or check_params({})),
+        channel=run.channel, first_index=run.first_index))
+        for label, params in settings for run in src.runs]
+    for run, chunk in _chunks(src):
+        for label, r, s in streams:
+            if r is run:
+                res.add(label, run, s.feed(chunk))
+    for label, run, s in streams:
+        res.add(label, run, s.flush())
     res.events.sort(key=lambda d: (d["onset_s"], d["channel"], labels.index(d["settings"])))
     return res

@@ -350,26 +350,17 @@ def open_store(path=None, readonly=False) -> "Store":
     except sqlite3.Error as e:
         raise StoreError("cannot open the store %s: %s" % (path, e)) from e
     conn.path = path
-    try:
+
+    def prepare(conn):
         _check_is_store(conn, path, existed and not created)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn)
         private.tighten(*_private_paths(path)[2:4])  # the WAL files, made by the pragma
-    except StoreError as e:
-        conn.close()
-        _not_a_store(path, e)
-        raise
-    except sqlite3.DatabaseError as e:
-        conn.close()
-        raise StoreError("cannot use %s as a myotwitch store: %s" % (path, e)) from e
-    except BaseException:
-        conn.close()
-        raise
-    store = Store(path, conn)
-    if tightened:
-        store.notes.append("made owner-only (health data): " + ", ".join(tightened))
+        return conn
+
+    store = _store(path, conn, prepare, tightened)
     try:
         closed = store.close_interrupted_sessions()
     except BaseException:
@@ -396,7 +387,8 @@ def _open_readonly(path: Path) -> "Store":
     except sqlite3.Error as e:
         raise StoreError("cannot open %s: %s" % (path, e)) from e
     conn.path = path
-    try:
+
+    def prepare(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version < SCHEMA_VERSION:
             if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
@@ -406,10 +398,24 @@ def _open_readonly(path: Path) -> "Store":
             mem.path = path
             conn.backup(mem)
             conn.close()
-            conn = mem
-            migrate(conn)
-        elif version > SCHEMA_VERSION:
+            try:
+                migrate(mem)
+            except BaseException:
+                mem.close()
+                raise
+            return mem
+        if version > SCHEMA_VERSION:
             migrate(conn)  # says: written by a newer myotwitch
+        return conn
+
+    return _store(path, conn, prepare, tightened)
+
+
+def _store(path, conn, prepare, tightened) -> "Store":
+    """A Store on prepare(conn) (which may return another connection); any fault closes conn
+    and becomes one StoreError that names the file."""
+    try:
+        conn = prepare(conn)
     except StoreError as e:
         conn.close()
         _not_a_store(path, e)
@@ -792,6 +798,19 @@ class Store:
         if row is None or not row["raw_path"]:
             return None
         return self.root / row["raw_path"]
+
+    def session_raw(self, session_id, to: str) -> Path:
+        """The raw file of a session that must have one (to replay or verify it, `to`)."""
+        if self.session(session_id) is None:
+            raise StoreError("no session %d in %s (see `myotwitch sessions`)"
+                             % (session_id, self.path))
+        path = self.raw_path(session_id)
+        if path is None:
+            raise StoreError("session %d was recorded without raw samples: record with "
+                             "`record --raw` to %s a session" % (session_id, to))
+        if not path.exists():
+            raise StoreError("session %d: its raw file %s is missing" % (session_id, path))
+        return path
 
     def add_session_boot(self, session_id, device_id, boot_id) -> None:
         with self.transaction():

@@ -106,15 +106,7 @@ def _compare_channel(out, boot_id, ch, dev_events, host_events, lo, hi, settle, 
 
 
 def verify_session(store, session_id: int) -> Verification:
-    row = store.session(session_id)
-    if row is None:
-        raise VerifyError("no session %d in %s" % (session_id, store.path))
-    path = store.raw_path(session_id)
-    if path is None:
-        raise VerifyError("session %d was recorded without raw samples (record with --raw to "
-                          "make a session verifiable)" % session_id)
-    if not path.exists():
-        raise VerifyError("session %d: raw file %s is missing" % (session_id, path))
+    path = store.session_raw(session_id, "verify")
     raw = load_raw(path)
     out = Verification(session_id)
     events: dict = {}
