@@ -74,16 +74,25 @@ FN, FW, F0, F5, F6 = 0, 5, 10, 15, 20
 def floor(fl, i, k, s):
     """Block k's sum s into the floor at fl[i:i+5]; the floor: the minimum over the last 25-32
     blocks (~3-4 s, "minimum statistics") as the mean |band| per sample in 1/4 counts (>> 5 of
-    a 128-sample sum), clamped to 4 .. 2**19 - 1."""
+    a 128-sample sum), clamped to 4 .. 2**19 - 1. The bands' floors (fl[0:10]) take the
+    second-lowest of the five sub-window minima instead, at most 5/4 of the lowest: one quiet
+    second between tonic motor-unit activity no longer sets the levels for four."""
     if s < fl[i]:
         fl[i] = s
     m = fl[i]
+    m2 = BIG
     for j in range(i + 1, i + 5):
-        if fl[j] < m:
-            m = fl[j]
+        v = fl[j]
+        if v < m:
+            m2 = m
+            m = v
+        elif v < m2:
+            m2 = v
     if k & 7 == 7:  # a sub-window ends: keep its minimum, start the next
         fl[i + 1 + ((k >> 3) & 3)] = fl[i]
         fl[i] = BIG
+    if i < F0 and m2 < BIG:
+        m = min(m2, m + (m >> 2))
     m >>= 5
     if m < 4:
         return 4
@@ -340,8 +349,12 @@ class Detector:
             shift += dl[j & 255]
         xup = p * xmax - xb
         xdown = xb - p * xmin
-        # What the filters add to an event's length: the spread of the band that held it last.
-        dur = last - onset - ((self.ww + self.lw if wide else self.w + self.l) + self.d - 2)
+        # What the filters add to an event's length: the spread of the band that held it last,
+        # and two of the comb's K periods (its echoes, each 1/K of a potential, keep a large
+        # one above the offset level for about that long; all K would make motion swings
+        # through the comb bursts).
+        dur = last - onset - ((self.ww + self.lw if wide else self.w + self.l)
+                              + min(2, self.kc) * self.d - 2)
         if dur < 1:
             dur = 1
         if xmax >= self.sat or xmin <= -self.sat:
@@ -398,14 +411,18 @@ class Detector:
             self.pop()
 
     @micropython.native
-    def like(self, p, a, p2, a2):
+    def like(self, p, a, p2, a2, tail):
         """The same shape: polarity, peak within 1/4 (+ the noise level: small beats in
-        noise), area within 1/2 (+ 1). (Not the duration: it varies with the envelope's tail.)"""
+        noise), area within 1/2 (+ 1); with `tail`, area at least half (+ 1): a beat that
+        merged with its T wave, background activity or a twitch in the hold time has more.
+        (Not the duration: it varies with the envelope's tail.)"""
         if (p < 0) != (p2 < 0):
             return False
         p = abs(p)
         p2 = abs(p2)
-        return 4 * abs(p - p2) <= p2 + 4 * self.noise and 2 * abs(a - a2) <= a2 + 3
+        if 4 * abs(p - p2) > p2 + 4 * self.noise:
+            return False
+        return 2 * a + 3 >= a2 if tail else 2 * abs(a - a2) <= a2 + 3
 
     @micropython.native
     def heart(self, onset, peak, area, kind):
@@ -413,22 +430,24 @@ class Detector:
         # of the same shape (polarity, peak, area) at heart-rate intervals (300 ms ..
         # det_rr_ms, each within 3/4..4/3 of the other: irregular rhythms too; or one about
         # twice the other, up to 2 x det_rr_ms: a beat too small to be seen) teach the beat;
-        # they, and from then on every event of that shape at least 300 ms and half an interval
-        # after the last beat (early beats, pauses and beats too small to be seen in between
-        # included), are artifacts. Rhythm second: a beat not seen for 4 x det_rr_ms is
+        # they, and from then on every event of that polarity and peak, with at least half its
+        # area (a beat merged with what follows it has more), at least 300 ms and half an
+        # interval after the last beat (early beats, pauses and beats too small to be seen in
+        # between included), are artifacts. Rhythm second: a beat not seen for 4 x det_rr_ms is
         # forgotten (learned again from three).
         rm = self.rm
         if rm[2]:
             iv = onset - rm[3]
             if iv > 4 * self.rr_hi:
                 rm[2] = 0
-            elif self.like(peak, area, rm[0], rm[1]):
+            elif self.like(peak, area, rm[0], rm[1], 1):
                 if iv < self.rr_lo or 2 * iv < rm[4]:
                     return kind  # too soon after a beat to be the next one
                 if 2 * iv <= 3 * rm[4]:  # not a pause: the interval follows
                     rm[4] += (iv - rm[4]) >> 2
+                if 2 * abs(area - rm[1]) <= rm[1] + 3:  # the beat alone: its area follows
+                    rm[1] += (area - rm[1]) >> 2
                 rm[0] += (peak - rm[0]) >> 2
-                rm[1] += (area - rm[1]) >> 2
                 rm[3] = onset
                 return 3
             else:
@@ -442,7 +461,7 @@ class Detector:
         iv2 = 0
         for i in range(self.qn - 1, -1, -1):
             j = ((self.qh + i) % QN) * 6
-            if q[j + 2] == 3 or not self.like(peak, area, q[j + 3], q[j + 4]):
+            if q[j + 2] == 3 or not self.like(peak, area, q[j + 3], q[j + 4], 0):
                 continue
             iv = (onset if j2 < 0 else q[j2]) - q[j]
             if not lo <= iv <= 2 * hi:

@@ -4,7 +4,7 @@
 # default a value, and drops it again; the host's twin reads it too.
 
 PARAMS = (
-    ("det_thresh", 96, 16, 1023),
+    ("det_thresh", 86, 16, 1023),
     ("det_off", 56, 8, 1023),
     ("det_win_ms", 8, 1, 32),
     ("det_hold_ms", 60, 1, 500),

@@ -39,7 +39,7 @@ UNITS: dict = {
 # What each CONFIG key does (kept here, not on the device, whose heap is small).
 DESCRIPTIONS: dict = {
     "det_thresh": "envelope level that starts an event, in 1/16 of the narrow band's noise floor "
-                  "(96 = 6x); earlier potentials at 5/6 of it belong to the event",
+                  "(86 = 5.4x); earlier potentials at 5/6 of it belong to the event",
     "det_off": "envelope level that keeps an event going, in 1/16 of each band's floor (capped "
                "at det_thresh and det_wide)",
     "det_win_ms": "envelope window: moving sum of the band-passed magnitude",
@@ -155,8 +155,10 @@ def _comb(q, hz):
 
 
 def _spread(q, d):
-    """What the filters add to an event's length (narrow band, wide band), comb delay d."""
-    return q["w"] + q["l"] + d - 2, q["ww"] + q["lw"] + d - 2
+    """What the filters add to an event's length (narrow band, wide band), comb delay d: the
+    comb's echoes count for two of its periods (Detector.finish)."""
+    e = d * min(2, _fw.taps(q["fs"], d, q["lw"])) if d else 0
+    return q["w"] + q["l"] + e - 2, q["ww"] + q["lw"] + e - 2
 
 
 def settle_samples(params: dict, fs: int) -> int:
@@ -207,9 +209,10 @@ def _moving(hist, v, w):
     return cum[h + 1:] - cum[h + 1 - w:len(s) + 1 - w]
 
 
-def _floors(st, k0, sums):
+def _floors(st, k0, sums, band=False):
     """Detector floor() over consecutive blocks k0.. with block sums `sums`: (the raw floor
-    after each block (the minimum, before >> 5), the floor state after). st: the 5-int state:
+    after each block (the minimum, before >> 5; a band's: the second-lowest of the five
+    sub-window minima, at most 5/4 of the lowest), the floor state after). st: the 5-int state:
     the running minimum of the open sub-window of 8 blocks, then the last four's minima."""
     nb = len(sums)
     if nb == 0:
@@ -229,9 +232,14 @@ def _floors(st, k0, sums):
         table[j] = st[1 + ((sw0 - 4 + j) & 3)]
     ends = np.flatnonzero((ks & 7) == 7)
     table[4 + sw[ends] - sw0] = r[ends]
-    out = r
-    for j in range(1, 5):
-        out = np.minimum(out, table[4 + sw - sw0 - j])
+    if band:
+        lo = np.partition(np.stack([r] + [table[4 + sw - sw0 - j] for j in range(1, 5)]), 1,
+                          axis=0)
+        out = np.where(lo[1] < BIG, np.minimum(lo[1], lo[0] + (lo[0] >> 2)), lo[0])
+    else:
+        out = r
+        for j in range(1, 5):
+            out = np.minimum(out, table[4 + sw - sw0 - j])
     new = list(st)
     for i in ends:
         new[1 + (int(sw[i]) & 3)] = int(r[i])
@@ -467,8 +475,8 @@ class Stream:
                 e += 1
             run = np.arange(b, e + 1)
             done = run[complete[run]]
-            fn, self.fl[0:5] = _floors(self.fl[0:5], k, sn[done])
-            fw, self.fl[5:10] = _floors(self.fl[5:10], k, sw[done])
+            fn, self.fl[0:5] = _floors(self.fl[0:5], k, sn[done], True)
+            fw, self.fl[5:10] = _floors(self.fl[5:10], k, sw[done], True)
             kc = _comb(q, int(hz[b]))[1] or 1
             mu = _mu4(fn)
             nl = _levels(mu, q["thr"], q["off"], q["w"])
@@ -636,11 +644,13 @@ class Stream:
 
     # ---- per event: kind, the heartbeat, the hold-back queue
 
-    def _like(self, p, a, p2, a2, noise):
+    def _like(self, p, a, p2, a2, noise, tail):
         if (p < 0) != (p2 < 0):
             return False
         p, p2 = abs(p), abs(p2)
-        return 4 * abs(p - p2) <= p2 + 4 * noise and 2 * abs(a - a2) <= a2 + 3
+        if 4 * abs(p - p2) > p2 + 4 * noise:
+            return False
+        return 2 * a + 3 >= a2 if tail else 2 * abs(a - a2) <= a2 + 3
 
     def _heart(self, onset, peak, area, kind, noise):
         """Detector.heart: the kind, with the learned beat (self.rm) and the held queue."""
@@ -649,13 +659,14 @@ class Stream:
             iv = onset - rm[3]
             if iv > 4 * q["rr_hi"]:
                 rm[2] = 0
-            elif self._like(peak, area, rm[0], rm[1], noise):
+            elif self._like(peak, area, rm[0], rm[1], noise, 1):
                 if iv < q["rr_lo"] or 2 * iv < rm[4]:
                     return kind
                 if 2 * iv <= 3 * rm[4]:
                     rm[4] += (iv - rm[4]) >> 2
+                if 2 * abs(area - rm[1]) <= rm[1] + 3:
+                    rm[1] += (area - rm[1]) >> 2
                 rm[0] += (peak - rm[0]) >> 2
-                rm[1] += (area - rm[1]) >> 2
                 rm[3] = onset
                 return 3
             else:
@@ -664,7 +675,7 @@ class Stream:
         j2 = None
         iv2 = 0
         for r in reversed(self.queue):
-            if r[2] == 3 or not self._like(peak, area, r[3], r[4], noise):
+            if r[2] == 3 or not self._like(peak, area, r[3], r[4], noise, 0):
                 continue
             iv = (onset if j2 is None else j2[0]) - r[0]
             if not lo <= iv <= 2 * hi:
