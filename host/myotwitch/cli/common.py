@@ -348,6 +348,6 @@ class ProgressBar:
         rate = ""
         if self.t0 is not None:
             el = time.monotonic() - self.t0
-            if el > 0:
+            if el >= 1.0:  # sooner, a rate is noise (a pull that skips 190 seq numbers in 20 us)
                 rate = "%.0f/s" % (done / el)
         self.progress.update(self.task, completed=done, rate=rate)
