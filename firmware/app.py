@@ -63,9 +63,14 @@ class App:
         unload()
         if self.cfg["ble"] and getattr(hal, "radio", False):
             gc.collect()  # BLE last: the boot's big blocks are placed, its modules dropped
-            import blelink
+            try:
+                import blelink
 
-            self.ble = blelink.BleLink(self)
+                self.ble = blelink.BleLink(self)
+            except MemoryError:
+                # No room for the radio in this heap: sample, log and answer over USB without
+                # it (as with CONFIG ble off) rather than stop at boot.
+                sys.modules.pop("blelink", None)
             unload()
 
     def new_log(self):

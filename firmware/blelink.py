@@ -98,7 +98,14 @@ class BleLink(DeviceLink):
         ev = self.ev
         self.ev = 0
         if ev & _CHANGED:
-            load("blesetup").connection(self)
+            try:
+                load("blesetup").connection(self)
+            except MemoryError:
+                # Its code did not fit a fragmented heap: the same again next pass (it only
+                # resets the session), the host's writes wait till then; sampling goes on.
+                self.ev |= ev
+                unload()
+                return False
             unload()  # before the handshake's modules load, in the same pass maybe
         self.pump()
         if not ev & _WROTE:

@@ -51,9 +51,11 @@ def spec(key):
     return None
 
 
-def check(key, value, max_channels=4):
-    """The value as stored, or ConfigError saying what is wrong with it."""
-    s = spec(key)
+def check(key, value, max_channels=4, s=None):
+    """The value as stored, or ConfigError saying what is wrong with it (s: the key's spec,
+    if the caller has it)."""
+    if s is None:
+        s = spec(key)
     if s is None:
         raise ConfigError(E_UNKNOWN_KEY, "unknown key %s" % key)
     typ, _, lo, hi, flags = s
@@ -90,9 +92,12 @@ def save(cfg):
         raise ConfigError(E_STORAGE, "cannot write config: %s" % e)
 
 
-def assign(cfg, key, value):
-    value = check(key, value, cfg.max_channels)
-    restart = spec(key)[4] & RESTART
+def assign(cfg, key, value, s=None):
+    """s: a detector key's spec, looked up by Config.set before this module loaded."""
+    if s is None:
+        s = spec(key)
+    value = check(key, value, cfg.max_channels, s)
+    restart = s[4] & RESTART
     # Checked: the detector's table is freed (next GC) for the file the save opens.
     sys.modules.pop("dettable", None)
     values = cfg.values

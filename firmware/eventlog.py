@@ -179,8 +179,12 @@ class EventLog:
             import gc
 
             gc.collect()
-        import logxfer
+        try:
+            import logxfer
 
-        logxfer.handle(self, link, msg)
-        if self.xfer is None:
-            unload("logxfer")
+            logxfer.handle(self, link, msg)
+        finally:
+            # Not loaded for nothing: after a MemoryError (App.handle answers E_BUSY) too, or
+            # its 2.7 KB (x64) would stay and refuse every request after it.
+            if self.xfer is None:
+                unload("logxfer")

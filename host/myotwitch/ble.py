@@ -506,7 +506,8 @@ def streaming_host(radio_port: int, key: bytes, quiet_s: float = 15.0,
     until `quiet_s` pass without a message. Returns a dict it keeps up to date: `messages`,
     and `error` if it failed. requests: before the stream, ask what a person's host asks after
     the handshake (HELLO, CONFIG_GET and CONFIG_SET, PING, TIME_SET, LOG_READ of the whole log);
-    `refused` lists the NACKs (type name, code name)."""
+    `refused` lists the NACKs (type name, code name); STREAM_START refused busy is asked again
+    (at most 5 times), as the board's "out of memory, retry" says."""
     from myotwitch.link import DeviceError
 
     class OneKey:
@@ -542,7 +543,17 @@ def streaming_host(radio_port: int, key: bytes, quiet_s: float = 15.0,
                           scan_timeout=1.0) as dev:
                 if requests:
                     ask(dev)
-                dev.stream_start(1)
+                for attempt in range(5):
+                    try:
+                        dev.stream_start(1)
+                        break
+                    except DeviceError as e:
+                        # E_BUSY: the board's heap had no room for the gate's code this time
+                        # (it says "retry"); counted in `refused` like the others.
+                        if e.code_name != "busy" or attempt == 4:
+                            raise
+                        state["refused"].append(("STREAM_START", e.code_name))
+                        time.sleep(0.5)
                 for _ in dev.messages(timeout=quiet_s):
                     state["messages"] += 1
         except Exception as e:  # the caller shows it
