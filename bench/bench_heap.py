@@ -143,7 +143,8 @@ def radio_off_rows(tmp, form, build, start_k, binary=None):
 def ble_row(tmp, form, build, start_k, requests=False, binary=None):
     """BLE active: the stand-in's share measured and set apart (it is C in flash on a chip):
     the run gets its whole KB on top of the heap size, as the test does. requests: the host
-    asks HELLO, CONFIG_GET/SET, PING, TIME_SET and the whole log first (not in the test)."""
+    asks HELLO, CONFIG_GET/SET, PING, TIME_SET and the whole log first (the test runs it at
+    62k only for the refusals: E_BUSY, never a stop)."""
     path = "BLE + requests" if requests else "BLE streaming"
     first = _run_ble(BUDGET_K + 24, tmp, build, requests, binary)
     if first is None:
@@ -153,7 +154,9 @@ def ble_row(tmp, form, build, start_k, requests=False, binary=None):
     smallest = _smallest(
         lambda k: _run_ble(k + allowance, tmp, build, requests, binary) is not None, start_k)
     # (with requests, a growth is one step a few seconds after the log download, then flat:
-    # the readings every 2 s, measured; the test's run, without requests, has none)
+    # the download closes the segment being appended to and the first flush after it opens a
+    # new one, whose file object is the step (measured: no segment open at the reading before
+    # it); the test's run, without requests, has its segment open all along)
     _row(path, form, first[0], first[1], smallest,
          "   (growth: see bench_heap.py)" if requests and first[1] else
          "" if requests else "   (the stand-in's own %d B set apart)" % first[2])
