@@ -241,18 +241,10 @@ def validate(data, where="board") -> Board:
 
 
 def load_file(path) -> Board:
+    from myotwitch import jsonfile
+
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise BoardError("%s: cannot read: %s" % (path, e.strerror or e)) from None
-    except UnicodeDecodeError as e:
-        raise BoardError("%s: not UTF-8 text (byte %d): a board file is JSON text"
-                         % (path, e.start)) from None
-    except RecursionError:
-        raise BoardError("%s: not a board file: nested too deep" % path) from None
-    except ValueError as e:  # JSONDecodeError, or a number too long to read
-        raise BoardError("%s: not valid JSON: %s" % (path, str(e)[:160])) from None
+    data = jsonfile.load(path, BoardError, "a board file")
     board = validate(data, str(path))
     if board.name != path.stem:
         _fail(str(path), "name", "%r must match the file name %r" % (board.name, path.stem))

@@ -5,7 +5,6 @@ with the file and the unit in each message; and a one-line description of settin
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from myotwitch.detect import DEFAULTS, DetectError
@@ -31,18 +30,10 @@ def check_params(values: dict, where: str = "detector settings") -> dict:
 def load_config(path) -> dict:
     """Settings from a JSON file (the keys of `myotwitch config show`, e.g. {"det_thresh": 60});
     only detector keys are allowed."""
+    from myotwitch import jsonfile
+
     path = Path(path)
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ParamError("%s: cannot read (%s)" % (path, e.strerror or e)) from None
-    except UnicodeDecodeError as e:
-        raise ParamError("%s: not UTF-8 text (byte %d): settings are JSON text"
-                         % (path, e.start)) from None
-    except RecursionError:
-        raise ParamError("%s: not detector settings: nested too deep" % path) from None
-    except ValueError as e:  # JSONDecodeError, or a number too long to read
-        raise ParamError("%s: not valid JSON (%s)" % (path, str(e)[:160])) from None
+    values = jsonfile.load(path, ParamError, "detector settings")
     return check_params(values, str(path))
 
 

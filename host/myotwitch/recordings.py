@@ -7,7 +7,6 @@ for values (counts that fit int16, nothing rescaled) applies here too.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,12 +59,10 @@ def _folder(name) -> Path | None:
 
 
 def _meta(folder: Path) -> tuple[dict, int]:
+    from myotwitch import jsonfile
+
     where = folder / "meta.json"
-    try:
-        meta = json.loads(where.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as e:
-        raise RecordingError("%s: not readable JSON (%s)" % (where, quote(
-            e.strerror if isinstance(e, OSError) else str(e) or type(e).__name__))) from None
+    meta = jsonfile.load(where, RecordingError, "a recording's meta.json")
     if not isinstance(meta, dict):
         raise RecordingError("%s: expected a JSON object with fs_hz and channels" % where)
     fs = meta.get("fs_hz")
