@@ -67,7 +67,8 @@ BLOCK = 128  # samples per noise-floor block (firmware: the `bpos == 128` roll-o
 BIG = _fw.BIG
 QN = _fw.QN
 HIST = 256  # samples of history a chunk needs before it: the firmware's delay line
-CHUNK = 1 << 18  # Stream.feed works through longer input in pieces of this (same events)
+CHUNK = 1 << 16  # Stream.feed works through longer input in pieces of this (same events;
+# arrays of ~0.5 MB: larger pieces were no faster and their first allocations page-faulted)
 
 
 class DetectError(ValueError):
@@ -481,19 +482,25 @@ class Stream:
             mu = _mu4(fn)
             nl = _levels(mu, q["thr"], q["off"], q["w"])
             gl = _levels(_mu4(fw), q["gthr"], q["off"], q["ww"]) if q["gthr"] else None
-            j = 0
-            for i in run:
-                lv[:, i] = cur
-                noise[i] = nz
-                if complete[i]:
-                    cur = [int(nl[0][j]), int(nl[1][j]), int(nl[2][j])]
-                    cur += [int(gl[0][j]), int(gl[1][j]), int(gl[2][j])] if gl else [BIG] * 3
-                    nz = int(mu[j] >> 2) // kc
-                    j += 1
-                    k += 1
-                    if nxt[i] != hz[i]:  # set_mains: the bands' floors and levels start again
-                        self.fl[0:10] = [BIG] * 10
-                        cur = [BIG] * 6
+            # Each block runs on the levels set at the end of the block before; only a run's
+            # last block can be incomplete (the chunk's end), so a run's levels are the ones
+            # carried in followed by those its complete blocks set, one block late.
+            nd = len(done)
+            new = np.empty((6, nd), np.int64)
+            new[0:3] = nl
+            new[3:6] = gl if gl else BIG
+            nzs = (mu >> 2) // kc
+            lv[:, b] = cur
+            noise[b] = nz
+            lv[:, b + 1:e + 1] = new[:, :e - b]
+            noise[b + 1:e + 1] = nzs[:e - b]
+            if nd:
+                cur = [int(v) for v in new[:, -1]]
+                nz = int(nzs[-1])
+                k += nd
+                if nxt[e] != hz[e] and complete[e]:  # set_mains: floors and levels start again
+                    self.fl[0:10] = [BIG] * 10
+                    cur = [BIG] * 6
             b = e + 1
         last = nb - 1
         self.part[0:2] = [0, 0] if complete[last] else [int(sn[last]), int(sw[last])]
@@ -512,7 +519,11 @@ class Stream:
         lv = blocks["lv"]
         starts = blocks["starts"]
         counts = blocks["ends"] - starts
-        dseq = np.repeat(np.array([_comb(q, int(h))[0] for h in blocks["hz"]], np.int32), counts)
+        hz = blocks["hz"]
+        delay = np.zeros(len(hz), np.int32)  # the comb's delay in each block (0: none)
+        for h in np.unique(hz):
+            delay[hz == h] = _comb(q, int(h))[0]
+        dseq = np.repeat(delay, counts)
         abw = _over(eg, lv[4], starts)
         ab = abw | _over(e, lv[1], starts)
         on = _over(e, lv[0], starts) | _over(eg, lv[3], starts)
