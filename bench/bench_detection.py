@@ -27,9 +27,11 @@ everywhere, neither right nor wrong, and counted. err: median
 
 The idealised detector (bench/ideal.py): a whitened matched-filter bank of the injected shapes,
 told the hum frequency, not given the heartbeats, swings or contractions. Its threshold is set
-once for all surface rows (and once for the needle rows) so that it makes no more false claims
-on the same windows than ours: the same false-claim rate. Its recall per band is printed beside
-ours with the ratio ours / ideal.
+per row so that it makes no more false claims on that row's windows than ours: the same
+false-claim rate. Its recall per band is printed beside ours with the ratio ours / ideal.
+Its best F1 >= 4x per row, at the threshold best for it, is the ceiling of the F1 aim: where
+even that is under the aim, the aim is beyond the limit on that condition (the IDEALISED
+DETECTOR'S BEST line).
 """
 
 from __future__ import annotations
@@ -155,6 +157,20 @@ def ideal_fp(wins, stats, threshold):
         used = match(win.onsets, c, TOL_MS * win.fs // 1000)[2]
         n += int((~used & ~close_to(c, st[2], TOL_MS * win.fs // 1000)).sum())
     return n
+
+
+def ideal_best_f1(wins, stats, grid=np.arange(4.0, 16.01, 0.5)):
+    """(F1 >= 4x, threshold) of the idealised detector at the threshold best for it over
+    `wins`: how far the F1 aim can be met at all on this condition."""
+    best = (0.0, float(grid[0]))
+    for th in grid:
+        t = Tally()
+        for win, st in zip(wins, stats):
+            t.add(win, ideal_claims(win, st, th), st[2])
+        f = t.figures()["F1>=4x"]
+        if f > best[0]:
+            best = (f, float(th))
+    return best
 
 
 def ideal_threshold(wins, stats, target_fp, step=0.25):
@@ -287,6 +303,8 @@ def report(seed, tune=False):
     print("-" * len(HEAD))
     worst = worst_line(figs, short)
     print(worst)
+    ceiling = {k: ideal_best_f1(rows[k], stats[k]) for k in figs}
+    print(ceiling_line(figs, ceiling, short))
     pooled = pool([mine[k] for k in figs]), pool([ideal_rows[k] for k in figs])
     print(row_line("ALL SURFACE", "all", pooled[0].figures(), pooled[1].figures()))
     for kind in synth.INTERFERENCE:
@@ -319,7 +337,7 @@ def report(seed, tune=False):
     print()
     rest = rest_table()
     print()
-    aims(figs, ft_dis, rest)
+    aims(figs, ft_dis, rest, ceiling)
     print()
     peers_table(rows, stats)
     print("detection bench: %.0f s" % (time.perf_counter() - t0))
@@ -431,7 +449,21 @@ def poisson_interval(n, level=0.95):
     return lo, chi2.ppf(1 - a / 2, 2 * n + 2) / 2
 
 
-def aims(figs, ft_dis, rest):
+def ceiling_line(figs, ceiling, short):
+    """The idealised detector's best F1 >= 4x per condition (its threshold chosen for it):
+    where it is under the aim, the aim is beyond the limit there."""
+    below = sorted((v[0], k) for k, v in ceiling.items() if v[0] < AIM["F1>=4x"])
+    low = min((v[0], k) for k, v in ceiling.items())
+    ratio = min((figs[k][0]["F1>=4x"] / v[0], k) for k, v in ceiling.items() if v[0] > 0)
+    return ("IDEALISED DETECTOR'S BEST F1>=4x (its threshold chosen for it, per condition): "
+            "under %.2f in %d of %d conditions (%s); lowest %.3f (%s); ours against it: worst "
+            "%.2f (%s)" % (AIM["F1>=4x"], len(below), len(ceiling),
+                           ", ".join("%s/%s %.2f" % (short[k[0]], k[1], v) for v, k in below)
+                           or "none", low[0], "%s/%s" % (short[low[1][0]], low[1][1]),
+                           ratio[0], "%s/%s" % (short[ratio[1][0]], ratio[1][1])))
+
+
+def aims(figs, ft_dis, rest, ceiling):
     """Each aim at its worst condition: met or NOT MET."""
     def worst(fn, lowest=True):
         vals = [(fn(f, g), k) for k, (f, g) in figs.items()]
@@ -455,8 +487,10 @@ def aims(figs, ft_dis, rest):
             r48[0], at(r48[1]))),
         ("recall 8-20x >= 0.98 x ideal", r820[0] >= AIM["ratio 8-20x"], "worst %.2f (%s); "
          "recall itself worst %.2f (%s)" % (r820[0], at(r820[1]), a820[0], at(a820[1]))),
-        ("F1 >= 0.90 for twitches >= 4x", f1[0] >= AIM["F1>=4x"], "worst %.3f (%s)" % (
-            f1[0], at(f1[1]))),
+        ("F1 >= 0.90 for twitches >= 4x", f1[0] >= AIM["F1>=4x"], "worst %.3f (%s); the "
+         "idealised detector's own best is under it in %d of %d conditions: beyond the limit "
+         "there" % (f1[0], at(f1[1]), sum(v[0] < AIM["F1>=4x"] for v in ceiling.values()),
+                    len(ceiling))),
         ("<= 6 false twitches/h on real rest", rest[0] <= AIM["FT/h rest"],
          "%.1f/h (95 %% interval up to %.0f/h)" % rest),
         ("0 false twitches at ECG, contractions, swings, pops", ft == 0,
