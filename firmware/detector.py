@@ -363,7 +363,10 @@ class Detector:
             kind = 3  # the level moved and stayed: a step or an electrode pop
         elif (16 * min(up, down) < self.sided * (8 * peak)
               or 16 * min(xup, xdown) < self.sided * max(xup, xdown)):
-            kind = 3  # a one-sided excursion (pop, ramp, kink); potentials swing both ways
+            # A one-sided excursion (pop, ramp, kink); potentials swing both ways. Held as 4:
+            # an artifact that may still be a heartbeat (a small QRS in noise can look
+            # one-sided), so it can teach and keep the beat's rhythm; sent as an artifact.
+            kind = 4
         elif dur <= self.twitch:
             kind = 0
         elif dur <= self.burst:
@@ -377,7 +380,7 @@ class Detector:
             peak = -peak  # held signed: the heartbeat check compares polarity too
         area = min(area >> 4, 65535)
         dur = min(dur, 4095)
-        if kind < 3 and self.rr_hi:  # contractions too: a beat merged with its T wave is long
+        if kind != 3 and self.rr_hi:  # contractions too: a beat merged with its T wave is long
             kind = self.heart(onset, peak, area, kind)
         # Held back (in order) until a heartbeat could have been learned behind it, so the
         # first beats are artifacts too; released at the first block end once due; a full queue
@@ -402,7 +405,8 @@ class Detector:
         self.qh = (self.qh + 1) % QN
         self.qn -= 1
         self.due = q[self.qh * 6] + self.horizon if self.qn else NEVER
-        self.emit(q[j], q[j + 1], q[j + 2], self.channel, abs(q[j + 3]), q[j + 4])
+        k = q[j + 2]
+        self.emit(q[j], q[j + 1], 3 if k == 4 else k, self.channel, abs(q[j + 3]), q[j + 4])
 
     @micropython.native
     def flush(self):

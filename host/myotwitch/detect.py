@@ -708,7 +708,8 @@ class Stream:
         return kind
 
     def _emit(self, r):
-        return (r[0] + self.first_index, r[1], r[2], self.channel, abs(r[3]), r[4])
+        return (r[0] + self.first_index, r[1], 3 if r[2] == 4 else r[2], self.channel,
+                abs(r[3]), r[4])
 
     def _hold(self, finished, n0, m):
         """Detector.finish's kind and queue, event by event; the events released (at block ends
@@ -730,7 +731,7 @@ class Stream:
                 kind = 3
             elif (16 * min(up, down) < q["sided"] * (8 * peak)
                   or 16 * min(xup, xdown) < q["sided"] * max(xup, xdown)):
-                kind = 3
+                kind = 4  # one-sided: an artifact that may still be a heartbeat (sent as 3)
             elif dur <= q["twitch"]:
                 kind = 0
             elif dur <= q["burst"]:
@@ -747,7 +748,7 @@ class Stream:
                 peak = -peak
             area = min(area >> 4, 65535)
             dur = min(dur, 4095)
-            if kind < 3 and q["rr_hi"]:
+            if kind != 3 and q["rr_hi"]:
                 kind = self._heart(onset, peak, area, kind, noise)
             if len(self.queue) == QN:
                 out.append(self._emit(self.queue.pop(0)))
