@@ -417,14 +417,16 @@ class Detector:
     @micropython.native
     def like(self, p, a, p2, a2, tail):
         """The same shape: polarity, peak within 1/4 (+ the noise level: small beats in
-        noise), area within 1/2 (+ 1); with `tail`, area at least half (+ 1): a beat that
+        noise), area within 1/2 (+ 1); with `tail` (an event against the learned beat), peak
+        within 1/3 (a beat's peak wanders with breathing and what it merges with; the
+        rhythm check narrows what else passes) and area at least half (+ 1): a beat that
         merged with its T wave, background activity or a twitch in the hold time has more.
         (Not the duration: it varies with the envelope's tail.)"""
         if (p < 0) != (p2 < 0):
             return False
         p = abs(p)
         p2 = abs(p2)
-        if 4 * abs(p - p2) > p2 + 4 * self.noise:
+        if (3 if tail else 4) * abs(p - p2) > p2 + 4 * self.noise:
             return False
         return 2 * a + 3 >= a2 if tail else 2 * abs(a - a2) <= a2 + 3
 

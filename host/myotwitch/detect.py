@@ -659,7 +659,7 @@ class Stream:
         if (p < 0) != (p2 < 0):
             return False
         p, p2 = abs(p), abs(p2)
-        if 4 * abs(p - p2) > p2 + 4 * noise:
+        if (3 if tail else 4) * abs(p - p2) > p2 + 4 * noise:
             return False
         return 2 * a + 3 >= a2 if tail else 2 * abs(a - a2) <= a2 + 3
 
