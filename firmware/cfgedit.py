@@ -45,10 +45,7 @@ def spec(key):
     # radio or the STATUS interval on a running board loads less.
     import dettable
 
-    for p in dettable.PARAMS:
-        if p[0] == key:
-            return int, p[1], p[2], p[3], 0
-    return None
+    return dettable.spec(key)
 
 
 def check(key, value, max_channels=4, s=None):

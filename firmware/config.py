@@ -74,10 +74,7 @@ class Config:
                 gc.collect()
                 import dettable
 
-                for p in dettable.PARAMS:
-                    if p[0] == key:
-                        s = (int, p[1], p[2], p[3], 0)
-                p = None
+                s = dettable.spec(key)
                 _done()
             return _edit().assign(self, key, value, s)
         finally:

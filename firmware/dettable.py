@@ -1,7 +1,7 @@
 # The detector's CONFIG keys with their defaults and ranges: (key, default, min, max), in the
 # order of detector.KEYS. Units and what each key does: the host (myotwitch.detect.UNITS and
-# DESCRIPTIONS) and DETECTOR.md. Not resident on the device: cfgedit.py loads it to check or
-# default a value, and drops it again; the host's twin reads it too.
+# DESCRIPTIONS) and DETECTOR.md. Not resident on the device: config.py and cfgedit.py load it to
+# check or default a value, and drop it again; the host's twin reads it too.
 
 PARAMS = (
     ("det_thresh", 86, 16, 1023),
@@ -17,3 +17,12 @@ PARAMS = (
     ("det_rr_ms", 1600, 0, 3000),
     ("det_wide", 112, 0, 1023),
 )
+
+
+def spec(key):
+    """(int, default, min, max, flags 0) of a detector key, as cfgedit.spec gives every key;
+    None for another key."""
+    for p in PARAMS:
+        if p[0] == key:
+            return int, p[1], p[2], p[3], 0
+    return None
