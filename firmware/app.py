@@ -132,7 +132,7 @@ class App:
             pos += n
             self.pos = pos
         if self.stream_mask:
-            self.stream_out()
+            self.stream_out(lost)
         got = self.link.poll(self.handle_cb)
         if got:
             self.usb_ms = time.ticks_ms()
@@ -164,11 +164,15 @@ class App:
             self.hal.led(1)
             self.led_off_at = onset + duration + (self.fs >> 4)
 
-    def stream_out(self):
+    def stream_out(self, counted):
         ring = self.ring
         lost = ring.catch_up(self.stream_pos)
         if lost:
-            self.dropped += lost
+            # The lap that cost the detectors `counted` samples this pass cost the stream the
+            # same ones and those it had not sent yet: each lost sample is counted once (STATUS
+            # `dropped`, samples lost). Counting both laps whole reported about twice the loss.
+            if lost > counted:
+                self.dropped += lost - counted
             self.stream_pos += lost
         frame = self.samples_frame
         link = self.stream_link
