@@ -15,7 +15,7 @@ from array import array
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mpvm import compile_mpy, run_micropython
@@ -132,7 +132,12 @@ def test_every_type_round_trips(t):
     @settings(max_examples=25, deadline=None)
     @given(u32, fields_for(t))
     def check(seq, fields):
-        assume(payload_len(t, fields) <= P.MAX_PAYLOAD)
+        # Too long for a frame is an answer too (an assume() here threw away most of HELLO's
+        # examples, several strings of up to 255 bytes, and failed Hypothesis's health check).
+        if payload_len(t, fields) > P.MAX_PAYLOAD:
+            with pytest.raises(P.CodecError):
+                P.encode(t, seq, fields)
+            return
         msg = P.decode(P.encode(t, seq, fields))
         assert msg.type == t and all(msg.fields[k] == v for k, v in fields.items())
     check()
