@@ -4,8 +4,6 @@ its notes. The drops are made for real: the virtual board's process is stopped (
 enough for its sample ring to be lapped, which the firmware counts."""
 
 import json
-import os
-import signal
 import time
 
 from click.testing import CliRunner
@@ -18,16 +16,10 @@ from myotwitch.store import open_store
 from myotwitch.summary import format_summary, session_summary
 
 
-def _stall(board, seconds):
-    os.kill(board.proc.pid, signal.SIGSTOP)
-    time.sleep(seconds)
-    os.kill(board.proc.pid, signal.SIGCONT)
-
-
 def test_a_session_counts_only_the_drops_made_during_it(tmp_path):
     with SimBoard(speed=5, flash=tmp_path / "f.img") as board, \
             Device.open(board.port) as dev, open_store(tmp_path / "s.db") as store:
-        _stall(board, 0.6)  # before any session: 3000 samples due at once, the ring holds 512
+        board.stall(0.6)  # before any session: 3000 samples due at once, the ring holds 512
         time.sleep(0.5)
         quiet = record_session(dev, store, duration=2.5, notes="after coffee")
         sm = session_summary(store, quiet.session_id)
@@ -40,7 +32,7 @@ def test_a_session_counts_only_the_drops_made_during_it(tmp_path):
 
         import threading
 
-        threading.Timer(1.0, _stall, (board, 0.6)).start()
+        threading.Timer(1.0, board.stall, (0.6,)).start()
         stalled = record_session(dev, store, duration=3.0)
         sm = session_summary(store, stalled.session_id)
         assert sm["dropped_exact"] and 1000 < sm["dropped_samples"] < 5000

@@ -147,14 +147,7 @@ def test_record_with_raw_over_the_pty_matches_the_recording_and_accounts_for_a_s
     # counted by the board and listed as a gap by the host, and every other one must arrive.
     with SimBoard(speed=2, once=True, flash=tmp_path / "f.img") as board, \
             Device.open(board.port) as dev, open_store(tmp_path / "s.db") as store:
-        pid = board.proc.pid
-
-        def stall():
-            os.kill(pid, signal.SIGSTOP)
-            time.sleep(0.8)
-            os.kill(pid, signal.SIGCONT)
-
-        threading.Timer(6.0, stall).start()
+        threading.Timer(6.0, board.stall, (0.8,)).start()
         stop = stop_when_board_ends(board)
         result = record_session(dev, store, duration=60, raw=True, stop=stop)
         from myotwitch.rawfile import load_raw

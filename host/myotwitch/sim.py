@@ -253,6 +253,16 @@ class SimBoard:
         self._kill(signal.SIGKILL)
         self._spawn(timeout)
 
+    def stall(self, seconds: float):
+        """Freeze the firmware's process for `seconds` (SIGSTOP, then SIGCONT), as a starved
+        process or a long flash write would: samples keep falling due meanwhile, and a stall
+        longer than the ring lapses them (counted as dropped)."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(self.proc.pid, signal.SIGCONT)
+
     def stop(self):
         """Stop the firmware (SIGTERM, then SIGKILL) and release the pty."""
         try:
